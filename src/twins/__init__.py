@@ -1,0 +1,3 @@
+"""Physics digital twins of the interTwin project: the library behind the Snakemake workflow."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Fast calorimeter simulation twin: GFlash showers, 3DGAN generator, CaloChallenge validation."""

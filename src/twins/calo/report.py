@@ -1,0 +1,43 @@
+"""The calorimeter metrics table of the report: one row per metric, one column per model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from twins.core.io import atomic_path, read_json
+
+
+def metrics_frame(metrics_paths: dict[str, str | Path]) -> pd.DataFrame:
+    """Headline metrics (the `summary` of each metrics.json) and per-feature scores, models as columns."""
+    columns = {}
+    for model, path in metrics_paths.items():
+        metrics = read_json(path)
+        rows = {("summary", k): v for k, v in metrics["summary"].items()}
+        for feature, scores in metrics.get("features", {}).items():
+            for score, value in scores.items():
+                if isinstance(value, (int, float)):
+                    rows[(feature, score)] = value
+        columns[model] = pd.Series(rows)
+    frame = pd.DataFrame(columns)
+    frame.index.names = ["feature", "metric"]
+    return frame
+
+
+def write_metrics_table(metrics_paths: dict[str, str | Path], out_html: str | Path, out_csv: str | Path) -> None:
+    frame = metrics_frame(metrics_paths)
+    with atomic_path(out_csv) as tmp:
+        frame.to_csv(tmp, float_format="%.6g")
+    html = frame.to_html(float_format=lambda v: f"{v:.4g}", border=0, classes="metrics")
+    page = (
+        "<html><head><meta charset='utf-8'><title>Calorimeter metrics</title>"
+        "<style>table.metrics{border-collapse:collapse;font-family:sans-serif;font-size:13px}"
+        "table.metrics td,table.metrics th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}</style>"
+        "</head><body><h2>Calorimeter twin: generated vs simulated showers</h2>"
+        "<p>Separation power and Jensen-Shannon divergence: 0 = identical distributions, 1 = disjoint. "
+        "Classifier AUC: 0.5 = indistinguishable. Speed ratio: generator / simulator showers per second.</p>"
+        f"{html}</body></html>\n"
+    )
+    with atomic_path(out_html) as tmp:
+        tmp.write_text(page)

@@ -1,0 +1,48 @@
+"""The in-memory shower sample that every calorimeter step passes around."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class ShowerSample:
+    """Showers with their primary conditions.
+
+    cells:  float32 (N, nx, ny, nz), visible energy per cell in GeV (z = depth, layer 0 at the front)
+    energy: float64 (N,), incident (primary) energy in GeV
+    theta:  float64 (N,), incidence angle in rad, measured from the calorimeter normal in the x-z plane
+    pdg:    int32 (N,), PDG id of the primary (11 electron, 22 photon, -11 positron)
+    """
+
+    cells: np.ndarray
+    energy: np.ndarray
+    theta: np.ndarray
+    pdg: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.cells)
+        if self.cells.ndim != 4:
+            raise ValueError(f"ShowerSample.cells must be (N, nx, ny, nz); got shape {self.cells.shape}")
+        for name in ("energy", "theta", "pdg"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(
+                    f"ShowerSample.{name} has {len(getattr(self, name))} entries but cells has {n} showers"
+                )
+
+    def __len__(self) -> int:
+        return len(self.cells)
+
+    def __getitem__(self, index) -> "ShowerSample":
+        return ShowerSample(self.cells[index], self.energy[index], self.theta[index], self.pdg[index])
+
+    @staticmethod
+    def concatenate(samples: list["ShowerSample"]) -> "ShowerSample":
+        return ShowerSample(
+            np.concatenate([s.cells for s in samples]),
+            np.concatenate([s.energy for s in samples]),
+            np.concatenate([s.theta for s in samples]),
+            np.concatenate([s.pdg for s in samples]),
+        )

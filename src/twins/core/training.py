@@ -1,0 +1,164 @@
+"""The training loop every twin uses: device choice, progress, history CSV, checkpoint/resume, NaN guard.
+
+A twin supplies `train_epoch(epoch) -> {loss_name: mean value}`; `CheckpointedTraining` does the rest.
+A checkpoint holds every module, optimizer, the RNG states and the history, written atomically after
+each epoch. Rerunning a killed job with the same settings resumes after the last finished epoch and
+ends with the same weights as an uninterrupted run (on CPU).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from twins.core.io import atomic_path
+from twins.core.provenance import to_json
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """'auto' takes CUDA when present, else the CPU; 'cpu' and 'cuda[:N]' are taken as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device '{name}' requested but no CUDA device is visible; use device: auto or cpu")
+    return torch.device(name)
+
+
+def _rng_state(generators: dict[str, Any]) -> dict[str, Any]:
+    state = {
+        "python": random.getstate(),
+        "numpy_global": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "generators": {},
+    }
+    if torch.cuda.is_available():
+        state["torch_cuda"] = torch.cuda.get_rng_state_all()
+    for name, gen in generators.items():
+        if isinstance(gen, np.random.Generator):
+            state["generators"][name] = gen.bit_generator.state
+        else:  # torch.Generator
+            state["generators"][name] = gen.get_state()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], generators: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy_global"])
+    torch.set_rng_state(state["torch"])
+    if "torch_cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["torch_cuda"])
+    for name, gen in generators.items():
+        if isinstance(gen, np.random.Generator):
+            gen.bit_generator.state = state["generators"][name]
+        else:
+            gen.set_state(state["generators"][name])
+
+
+class CheckpointedTraining:
+    """Runs epochs with checkpoint/resume.
+
+    modules/optimizers: everything whose state must survive a restart, by name.
+    generators: numpy or torch generators the epoch function draws from (shuffling, latent noise).
+    fingerprint: what must match for a checkpoint to be resumed (settings except the epoch count,
+        input hashes, seed); a checkpoint with another fingerprint is ignored and training starts fresh.
+    """
+
+    def __init__(
+        self,
+        checkpoint_path: str | Path,
+        history_path: str | Path,
+        modules: dict[str, torch.nn.Module],
+        optimizers: dict[str, torch.optim.Optimizer],
+        generators: dict[str, Any] | None = None,
+        fingerprint: Any = None,
+        schedulers: dict[str, Any] | None = None,
+    ) -> None:
+        self.checkpoint_path = Path(checkpoint_path)
+        self.history_path = Path(history_path)
+        self.modules = modules
+        self.optimizers = optimizers
+        self.schedulers = schedulers or {}
+        self.generators = generators or {}
+        self.fingerprint = to_json(fingerprint)
+        self.history: list[dict[str, float]] = []
+        self.start_epoch = 0
+
+    def _save_checkpoint(self, epoch: int) -> None:
+        state = {
+            "epoch": epoch,
+            "fingerprint": self.fingerprint,
+            "modules": {k: m.state_dict() for k, m in self.modules.items()},
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+            "rng": _rng_state(self.generators),
+            "history": self.history,
+        }
+        with atomic_path(self.checkpoint_path) as tmp:
+            torch.save(state, tmp)
+
+    def _write_history(self) -> None:
+        with atomic_path(self.history_path) as tmp:
+            pd.DataFrame(self.history).to_csv(tmp, index=False)
+
+    def resume(self) -> int:
+        """Load the checkpoint if it matches; return the first epoch still to run."""
+        if not self.checkpoint_path.exists():
+            return 0
+        try:
+            state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
+        except Exception as err:  # a checkpoint cut short by a kill is only written atomically, but be safe
+            log.warning("ignoring unreadable checkpoint %s (%s); training from scratch", self.checkpoint_path, err)
+            return 0
+        if state.get("fingerprint") != self.fingerprint:
+            log.info("checkpoint %s is from other settings or inputs; training from scratch", self.checkpoint_path)
+            return 0
+        for k, m in self.modules.items():
+            m.load_state_dict(state["modules"][k])
+        for k, o in self.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        for k, s in self.schedulers.items():
+            s.load_state_dict(state["schedulers"][k])
+        _set_rng_state(state["rng"], self.generators)
+        self.history = state["history"]
+        self.start_epoch = state["epoch"] + 1
+        log.info("resuming from %s after epoch %d", self.checkpoint_path, state["epoch"])
+        return self.start_epoch
+
+    def run(self, epochs: int, train_epoch: Callable[[int], dict[str, float]]) -> pd.DataFrame:
+        """Run epochs [resumed epoch, epochs); return the full history (one row per epoch)."""
+        first = self.resume()
+        if first >= epochs:
+            log.info("checkpoint already holds %d epochs; nothing to train", first)
+        for epoch in tqdm(range(first, epochs), desc="epochs", initial=first, total=epochs, mininterval=5):
+            started = time.perf_counter()
+            losses = {k: float(v) for k, v in train_epoch(epoch).items()}
+            bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
+            if bad:
+                last = f"epoch {epoch - 1}" if self.checkpoint_path.exists() and epoch > 0 else "none"
+                raise TrainingDiverged(
+                    f"non-finite loss at epoch {epoch}: {bad}. The last good checkpoint ({last}) is kept at "
+                    f"{self.checkpoint_path}; lower the learning rate or check the input data, then rerun."
+                )
+            row = {"epoch": epoch, **losses, "seconds": time.perf_counter() - started}
+            self.history.append(row)
+            log.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in losses.items()))
+            self._save_checkpoint(epoch)
+            self._write_history()
+        if not self.history_path.exists():
+            self._write_history()
+        return pd.DataFrame(self.history)

@@ -1,0 +1,214 @@
+# Calorimeter twin: simulate -> convert -> preprocess -> train -> generate -> validate -> report.
+CALO_FIGURES = {
+    "e_ratio": "deposited / incident energy",
+    "longitudinal_profile": "longitudinal profile",
+    "radial_profile": "radial profile",
+    "centre_of_energy": "centre of energy per layer",
+    "shower_width": "shower width per layer",
+    "n_hit": "number of hit cells",
+    "cell_spectrum": "cell-energy spectrum",
+    "average_shower": "average shower (3 projections)",
+}
+
+
+wildcard_constraints:
+    chunk=r"\d+",
+    model="|".join(config["calo"]["models"]),
+
+
+rule calo_simulate:
+    input:
+        geometry=config["calo"]["geometry"],
+    output:
+        showers="results/calo/simulate/chunk_{chunk}.root",
+        timing="results/calo/simulate/chunk_{chunk}.json",
+    params:
+        simulate=config["calo"]["simulate"],
+        seed=config["seed"],
+    log:
+        "logs/calo/simulate_{chunk}.log",
+    benchmark:
+        "benchmarks/calo/simulate_{chunk}.tsv"
+    conda:
+        "../../envs/calo-sim.yaml"
+    threads: 1
+    resources:
+        runtime=120,
+        mem_mb=4000,
+    script:
+        "../../scripts/calo/simulate.py"
+
+
+rule calo_convert:
+    input:
+        showers=expand(
+            "results/calo/simulate/chunk_{chunk}.root",
+            chunk=range(config["calo"]["simulate"]["chunks"]),
+        ),
+    output:
+        showers="results/calo/showers.h5",
+    params:
+        convert=config["calo"]["convert"],
+    log:
+        "logs/calo/convert.log",
+    benchmark:
+        "benchmarks/calo/convert.tsv"
+    conda:
+        "../../envs/calo-sim.yaml"
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=4000,
+    script:
+        "../../scripts/calo/convert.py"
+
+
+rule calo_preprocess:
+    input:
+        showers="results/calo/showers.h5",
+    output:
+        train="results/calo/preprocess/train.h5",
+        validation="results/calo/preprocess/validation.h5",
+        test="results/calo/preprocess/test.h5",
+    params:
+        preprocess=config["calo"]["preprocess"],
+        seed=config["seed"],
+    log:
+        "logs/calo/preprocess.log",
+    benchmark:
+        "benchmarks/calo/preprocess.tsv"
+    conda:
+        "../../envs/calo-sim.yaml"
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
+    script:
+        "../../scripts/calo/preprocess.py"
+
+
+rule calo_train:
+    input:
+        train="results/calo/preprocess/train.h5",
+        validation="results/calo/preprocess/validation.h5",
+    output:
+        model="results/calo/models/{model}/model.pt",
+        history="results/calo/models/{model}/history.csv",
+        losses=report(
+            "results/calo/models/{model}/losses.png",
+            caption="../report/calo/losses.rst",
+            category="Calorimeter",
+            subcategory="Training",
+            labels={"model": "{model}", "figure": "training losses"},
+        ),
+    params:
+        train=lambda wc: config["calo"]["train"][wc.model],
+        seed=config["seed"],
+        device=config["device"],
+        # The checkpoint is not an output: Snakemake would delete it before a rerun, and a
+        # killed training must resume from it.
+        checkpoint=lambda wc: f"results/calo/models/{wc.model}/checkpoint.pt",
+    log:
+        "logs/calo/train_{model}.log",
+    benchmark:
+        "benchmarks/calo/train_{model}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        runtime=720,
+        mem_mb=16000,
+    script:
+        "../../scripts/calo/train.py"
+
+
+rule calo_generate:
+    input:
+        model="results/calo/models/{model}/model.pt",
+        test="results/calo/preprocess/test.h5",
+    output:
+        showers="results/calo/generate/{model}.h5",
+        timing="results/calo/generate/{model}.json",
+    params:
+        generate=config["calo"]["generate"],
+        seed=config["seed"],
+        device=config["device"],
+    log:
+        "logs/calo/generate_{model}.log",
+    benchmark:
+        "benchmarks/calo/generate_{model}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        runtime=60,
+        mem_mb=8000,
+    script:
+        "../../scripts/calo/generate.py"
+
+
+rule calo_validate:
+    input:
+        reference="results/calo/preprocess/test.h5",
+        generated="results/calo/generate/{model}.h5",
+        simulate_timing=expand(
+            "results/calo/simulate/chunk_{chunk}.json",
+            chunk=range(config["calo"]["simulate"]["chunks"]),
+        ),
+        generate_timing="results/calo/generate/{model}.json",
+    output:
+        metrics="results/calo/validate/{model}/metrics.json",
+        **{
+            name: report(
+                f"results/calo/validate/{{model}}/{name}.png",
+                caption=f"../report/calo/{name}.rst",
+                category="Calorimeter",
+                subcategory="Validation: {model}",
+                labels={"model": "{model}", "figure": label},
+            )
+            for name, label in CALO_FIGURES.items()
+        },
+    params:
+        validate=config["calo"]["validate"],
+        seed=config["seed"],
+    log:
+        "logs/calo/validate_{model}.log",
+    benchmark:
+        "benchmarks/calo/validate_{model}.tsv"
+    conda:
+        "../../envs/report.yaml"
+    threads: 2
+    resources:
+        runtime=60,
+        mem_mb=8000,
+    script:
+        "../../scripts/calo/validate.py"
+
+
+rule calo_report:
+    input:
+        metrics=expand(
+            "results/calo/validate/{model}/metrics.json", model=config["calo"]["models"]
+        ),
+    output:
+        table=report(
+            "results/calo/report/metrics.html",
+            caption="../report/calo/metrics.rst",
+            category="Calorimeter",
+            subcategory="Metrics",
+            labels={"model": "all", "figure": "metrics table"},
+        ),
+        csv="results/calo/report/metrics.csv",
+    params:
+        models=config["calo"]["models"],
+    log:
+        "logs/calo/report.log",
+    benchmark:
+        "benchmarks/calo/report.tsv"
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    script:
+        "../../scripts/calo/report.py"
