@@ -1,5 +1,5 @@
 """Generate showers with a trained model (rule calo_generate)."""
-from twins.calo.steps import generate_to_file
+from twins.calo.generation_step import generate_to_file
 from twins.core.logs import to_file
 
 with to_file(snakemake.log[0]):

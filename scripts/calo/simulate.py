@@ -1,5 +1,5 @@
 """Simulate one chunk of calorimeter showers (rule calo_simulate)."""
-from twins.calo.steps import simulate_chunk
+from twins.calo.production import simulate_chunk
 from twins.core.logs import to_file
 
 with to_file(snakemake.log[0]):

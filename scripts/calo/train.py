@@ -1,5 +1,5 @@
 """Train one calorimeter generator (rule calo_train)."""
-from twins.calo.steps import train_model
+from twins.calo.models import train_model
 from twins.core.logs import to_file
 
 with to_file(snakemake.log[0]):

@@ -1,5 +1,5 @@
 """Compare generated with simulated showers (rule calo_validate)."""
-from twins.calo.steps import validate_to_files
+from twins.calo.validation_step import validate_to_files
 from twins.core.logs import to_file
 
 with to_file(snakemake.log[0]):

@@ -22,9 +22,6 @@ rule calo_simulate:
     output:
         showers="results/calo/simulate/chunk_{chunk}.root",
         timing="results/calo/simulate/chunk_{chunk}.json",
-    params:
-        simulate=config["calo"]["simulate"],
-        seed=config["seed"],
     log:
         "logs/calo/simulate_{chunk}.log",
     benchmark:
@@ -35,6 +32,9 @@ rule calo_simulate:
     resources:
         runtime=120,
         mem_mb=4000,
+    params:
+        simulate=config["calo"]["simulate"],
+        seed=config["seed"],
     script:
         "../../scripts/calo/simulate.py"
 
@@ -47,8 +47,6 @@ rule calo_convert:
         ),
     output:
         showers="results/calo/showers.h5",
-    params:
-        convert=config["calo"]["convert"],
     log:
         "logs/calo/convert.log",
     benchmark:
@@ -59,6 +57,8 @@ rule calo_convert:
     resources:
         runtime=60,
         mem_mb=4000,
+    params:
+        convert=config["calo"]["convert"],
     script:
         "../../scripts/calo/convert.py"
 
@@ -70,9 +70,6 @@ rule calo_preprocess:
         train="results/calo/preprocess/train.h5",
         validation="results/calo/preprocess/validation.h5",
         test="results/calo/preprocess/test.h5",
-    params:
-        preprocess=config["calo"]["preprocess"],
-        seed=config["seed"],
     log:
         "logs/calo/preprocess.log",
     benchmark:
@@ -83,6 +80,9 @@ rule calo_preprocess:
     resources:
         runtime=60,
         mem_mb=8000,
+    params:
+        preprocess=config["calo"]["preprocess"],
+        seed=config["seed"],
     script:
         "../../scripts/calo/preprocess.py"
 
@@ -101,13 +101,6 @@ rule calo_train:
             subcategory="Training",
             labels={"model": "{model}", "figure": "training losses"},
         ),
-    params:
-        train=lambda wc: config["calo"]["train"][wc.model],
-        seed=config["seed"],
-        device=config["device"],
-        # The checkpoint is not an output: Snakemake would delete it before a rerun, and a
-        # killed training must resume from it.
-        checkpoint=lambda wc: f"results/calo/models/{wc.model}/checkpoint.pt",
     log:
         "logs/calo/train_{model}.log",
     benchmark:
@@ -119,6 +112,13 @@ rule calo_train:
         gpu=1,
         runtime=720,
         mem_mb=16000,
+    params:
+        train=lambda wc: config["calo"]["train"][wc.model],
+        seed=config["seed"],
+        device=config["device"],
+        # The checkpoint is not an output: Snakemake would delete it before a rerun, and a
+        # killed training must resume from it.
+        checkpoint=lambda wc: f"results/calo/models/{wc.model}/checkpoint.pt",
     script:
         "../../scripts/calo/train.py"
 
@@ -130,10 +130,6 @@ rule calo_generate:
     output:
         showers="results/calo/generate/{model}.h5",
         timing="results/calo/generate/{model}.json",
-    params:
-        generate=config["calo"]["generate"],
-        seed=config["seed"],
-        device=config["device"],
     log:
         "logs/calo/generate_{model}.log",
     benchmark:
@@ -145,6 +141,10 @@ rule calo_generate:
         gpu=1,
         runtime=60,
         mem_mb=8000,
+    params:
+        generate=config["calo"]["generate"],
+        seed=config["seed"],
+        device=config["device"],
     script:
         "../../scripts/calo/generate.py"
 
@@ -159,7 +159,6 @@ rule calo_validate:
         ),
         generate_timing="results/calo/generate/{model}.json",
     output:
-        metrics="results/calo/validate/{model}/metrics.json",
         **{
             name: report(
                 f"results/calo/validate/{{model}}/{name}.png",
@@ -170,9 +169,7 @@ rule calo_validate:
             )
             for name, label in CALO_FIGURES.items()
         },
-    params:
-        validate=config["calo"]["validate"],
-        seed=config["seed"],
+        metrics="results/calo/validate/{model}/metrics.json",
     log:
         "logs/calo/validate_{model}.log",
     benchmark:
@@ -183,6 +180,9 @@ rule calo_validate:
     resources:
         runtime=60,
         mem_mb=8000,
+    params:
+        validate=config["calo"]["validate"],
+        seed=config["seed"],
     script:
         "../../scripts/calo/validate.py"
 
@@ -190,7 +190,8 @@ rule calo_validate:
 rule calo_report:
     input:
         metrics=expand(
-            "results/calo/validate/{model}/metrics.json", model=config["calo"]["models"]
+            "results/calo/validate/{model}/metrics.json",
+            model=config["calo"]["models"],
         ),
     output:
         table=report(
@@ -201,8 +202,6 @@ rule calo_report:
             labels={"model": "all", "figure": "metrics table"},
         ),
         csv="results/calo/report/metrics.csv",
-    params:
-        models=config["calo"]["models"],
     log:
         "logs/calo/report.log",
     benchmark:
@@ -210,5 +209,7 @@ rule calo_report:
     conda:
         "../../envs/report.yaml"
     threads: 1
+    params:
+        models=config["calo"]["models"],
     script:
         "../../scripts/calo/report.py"

@@ -1,17 +1,14 @@
 # Shared by every twin: config validation, the library on the path, target lists.
-import os
 import sys
 from pathlib import Path
 
-# Rule scripts and this file import the `twins` library from this checkout, whatever env runs them
-# (the venv locally, the envs/ conda envs with --sdm conda, a SLURM job on another node).
-SRC = str(Path(workflow.basedir).parent / "src")
-sys.path.insert(0, SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (SRC, os.environ.get("PYTHONPATH", "")) if p
-)
+SRC = Path(workflow.basedir).parent / "src"
+sys.path.insert(0, str(SRC))
 
 from twins.core.config import ConfigError, validate_config
+from twins.core.workflow import export_library_path
+
+export_library_path(SRC)
 
 try:
     validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")

@@ -6,7 +6,8 @@ import logging
 from pathlib import Path
 from typing import Any, Sequence
 
-from twins.calo.io import ShowerHDF5Writer, iterate_root_showers, read_root_metadata
+from twins.calo.hdf5io import ShowerHDF5Writer
+from twins.calo.rootio import iterate_root_showers, read_root_metadata
 from twins.core.io import InputFileError
 from twins.core.provenance import make_provenance
 

@@ -14,7 +14,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from twins.calo.io import HDF5_COMPRESSION, SHOWER_DATASETS, read_geometry_attr
+from twins.calo.hdf5io import HDF5_COMPRESSION, SHOWER_DATASETS, read_geometry_attr
 from twins.calo.transform import ShowerTransform
 from twins.core.io import atomic_path, read_datasets, set_provenance
 from twins.core.provenance import make_provenance, to_json

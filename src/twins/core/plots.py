@@ -111,7 +111,12 @@ def steps_with_ratio(
         ratio_err = np.abs(ratio) * np.sqrt(rel2)
     ax_ratio.axhline(1.0, color=REFERENCE_COLOUR, linewidth=1)
     ax_ratio.errorbar(centres, ratio, yerr=ratio_err, fmt="o", markersize=2.5, color=GENERATED_COLOUR, linewidth=1)
-    ax_ratio.set_ylim(*RATIO_LIMITS)
+    lo, hi = RATIO_LIMITS
+    margin = 0.04 * (hi - lo)
+    for outside, level, marker in ((ratio > hi, hi - margin, "^"), (ratio < lo, lo + margin, "v")):
+        if np.any(outside):  # mark ratios off the panel at its edge
+            ax_ratio.plot(centres[outside], np.full(outside.sum(), level), marker, color=GENERATED_COLOUR, markersize=4)
+    ax_ratio.set_ylim(lo, hi)
     ax_ratio.set_ylabel("gen. / ref.")
     ax_ratio.set_xlabel(xlabel)
     if log:

@@ -1,0 +1,57 @@
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from twins.core.config import ConfigError, validate_config
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
+
+
+def default_config():
+    return yaml.safe_load((REPO / "config/config.yaml").read_text())
+
+
+def test_every_config_file_validates():
+    for path in (REPO / "config").glob("*.yaml"):
+        validate_config(yaml.safe_load(path.read_text()), SCHEMA)
+
+
+def test_defaults_fill_a_minimal_config():
+    config = validate_config({"twins": ["calo"]}, SCHEMA)
+    assert config["seed"] == 42
+    assert config["calo"]["simulate"]["backend"] == "gflash"
+    assert config["calo"]["train"]["gan3d"]["epochs"] >= 1
+
+
+def test_default_config_sets_no_value_equal_to_nothing_the_schema_knows():
+    """Drift check: validation must not add keys to config.yaml's explicitly given slices beyond defaults."""
+    config = default_config()
+    filled = validate_config(copy.deepcopy(config), SCHEMA)
+    for key, value in config["calo"]["simulate"].items():
+        assert filled["calo"]["simulate"][key] == value
+
+
+@pytest.mark.parametrize(
+    "path, value, expected",
+    [
+        (("calo", "simulate", "particle"), "mu-", "calo.simulate.particle"),
+        (("calo", "simulate", "events"), -5, "calo.simulate.events"),
+        (("calo", "simulate", "events"), "many", "expected type"),
+        (("calo", "simulate", "colour"), "red", "'colour' was unexpected"),
+        (("calo", "preprocess", "power"), 1.5, "calo.preprocess.power"),
+        (("twins",), ["calo", "unicorn"], "twins.1"),
+        (("device",), "gpu", "device"),
+    ],
+)
+def test_bad_values_name_the_key(path, value, expected):
+    config = default_config()
+    node = config
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(ConfigError, match=None) as info:
+        validate_config(config, SCHEMA)
+    assert expected in str(info.value)

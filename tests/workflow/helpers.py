@@ -1,0 +1,42 @@
+"""Run Snakemake on this repository from tests, in a scratch working directory."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+SNAKEFILE = REPO / "workflow" / "Snakefile"
+
+
+def snakemake(workdir: Path | None, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`snakemake` with the repository's Snakefile; `workdir` None runs in the repository itself."""
+    command = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE)]
+    if workdir is not None:
+        command += ["--directory", str(workdir)]
+    result = subprocess.run(
+        command + list(args), cwd=workdir or REPO, capture_output=True, text=True,
+        env={**os.environ, **(env or {})}, timeout=900,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result
+
+
+def make_workdir(tmp_path: Path, overrides: dict) -> Path:
+    """A working directory with the repo's config/ and resources/ linked and `overrides` as tiny.yaml."""
+    for name in ("config", "resources"):
+        (tmp_path / name).symlink_to(REPO / name)
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(overrides))
+    return tmp_path
+
+
+def planned_jobs(dry_run_output: str) -> dict[str, int]:
+    """Rule -> job count from the 'Job stats' table of a dry-run."""
+    table = dry_run_output.split("Job stats:")[-1]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] != "total"}

@@ -1,0 +1,150 @@
+"""Static checks of the workflow: rule directives, env files, lint, formatting, dry-runs."""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helpers import REPO, planned_jobs, snakemake
+
+RULE_FILES = sorted((REPO / "workflow" / "rules").glob("*.smk"))
+GPU_STEPS = ("train", "generate")
+# import name -> conda package name, where they differ
+CONDA_NAME = {"torch": "pytorch", "yaml": "pyyaml", "sklearn": "scikit-learn", "matplotlib": "matplotlib-base"}
+STDLIB = set(sys.stdlib_module_names)
+
+
+def rule_blocks() -> dict[str, str]:
+    blocks = {}
+    for path in RULE_FILES:
+        text = path.read_text()
+        for match in re.finditer(r"^rule (\w+):\n((?:[ \t]+.*\n|\n)*)", text, re.M):
+            blocks[match[1]] = match[2]
+    return blocks
+
+
+def directive(block: str, name: str) -> str | None:
+    match = re.search(rf"^    {name}:\s*\n?\s*\"([^\"]+)\"", block, re.M)
+    return match[1] if match else None
+
+
+def test_there_are_calo_rules_for_every_step():
+    names = set(rule_blocks())
+    for step in ("simulate", "convert", "preprocess", "train", "generate", "validate", "report"):
+        assert f"calo_{step}" in names
+
+
+@pytest.mark.parametrize("rule", sorted(rule_blocks()))
+def test_every_rule_has_params_log_benchmark_conda(rule):
+    block = rule_blocks()[rule]
+    for name in ("params", "log", "benchmark", "conda"):
+        assert re.search(rf"^    {name}:", block, re.M), f"rule {rule} lacks {name}:"
+    assert (REPO / "workflow" / "rules" / directive(block, "conda")).resolve().exists()
+    if rule.split("_", 1)[1] in GPU_STEPS:
+        assert re.search(r"^\s+gpu=\d", block, re.M), f"rule {rule} must declare resources: gpu"
+
+
+def third_party_imports(path: Path, seen: set[Path] | None = None) -> set[str]:
+    """Top-level third-party modules a script needs, following imports of the `twins` library."""
+    seen = set() if seen is None else seen
+    if path in seen:
+        return set()
+    seen.add(path)
+    found = set()
+    tree = ast.parse(path.read_text())
+    # imports inside `try: ... except ImportError` are optional by design (e.g. torch in seeding)
+    optional = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Try)
+        and any(isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError") for h in node.handlers)
+        for stmt in node.body
+        for inner in ast.walk(stmt)
+    }
+    for node in ast.walk(tree):
+        if id(node) in optional:
+            continue
+        modules = []
+        if isinstance(node, ast.Import):
+            modules = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        for module in modules:
+            top = module.split(".")[0]
+            if top == "twins":
+                source = REPO / "src" / Path(*module.split("."))
+                for candidate in (source.with_suffix(".py"), source / "__init__.py"):
+                    if candidate.exists():
+                        found |= third_party_imports(candidate, seen)
+            elif top not in STDLIB and top not in ("snakemake", "__future__"):
+                found.add(top)
+    return found
+
+
+@pytest.mark.parametrize("rule", sorted(rule_blocks()))
+def test_rule_env_provides_every_module_its_script_imports(rule):
+    block = rule_blocks()[rule]
+    script = directive(block, "script")
+    if script is None:
+        pytest.skip(f"rule {rule} runs no script")
+    env = yaml.safe_load((REPO / "workflow" / "rules" / directive(block, "conda")).read_text())
+    packages = {re.split(r"[<>=! ]", d)[0] for d in env["dependencies"] if isinstance(d, str)}
+    needed = third_party_imports((REPO / "workflow" / "rules" / script).resolve()) - {"geant4_pybind"}
+    missing = {m for m in needed if CONDA_NAME.get(m, m) not in packages}
+    assert not missing, f"rule {rule}: env {directive(block, 'conda')} lacks {sorted(missing)}"
+
+
+def test_env_files_parse_and_pin():
+    for path in (REPO / "envs").glob("*.yaml"):
+        env = yaml.safe_load(path.read_text())
+        assert env["channels"] and env["dependencies"], path
+        for dep in env["dependencies"]:
+            if isinstance(dep, str) and dep.split("=")[0] != "python":
+                assert re.search(r"[<>=]", dep), f"{path.name}: {dep} is not pinned"
+
+
+def test_lint_is_clean():
+    result = snakemake(None, "--lint")
+    assert "Congratulations" in result.stdout + result.stderr
+
+
+def test_snakefmt_is_clean():
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "-m", "snakefmt", "--check", str(REPO / "workflow")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_dry_run_plans_the_whole_calo_chain():
+    jobs = planned_jobs(snakemake(None, "-n", "--forceall").stdout)
+    assert jobs["calo_simulate"] == yaml.safe_load((REPO / "config/config.yaml").read_text())["calo"]["simulate"]["chunks"]
+    for step in ("convert", "preprocess", "train", "generate", "validate", "report"):
+        assert jobs[f"calo_{step}"] >= 1
+
+
+def test_slurm_profile_dry_run_requests_gpus_for_training():
+    env = {"TWINS_SLURM_PARTITION": "cpu", "TWINS_SLURM_ACCOUNT": "proj", "TWINS_SLURM_GPU_PARTITION": "gpu",
+           "TWINS_SLURM_GPU_MODEL": "a100"}
+    out = snakemake(None, "-n", "--forceall", "--profile", str(REPO / "profiles" / "slurm"), env=env).stdout
+    train = out.split("rule calo_train:")[1].split("\n\n")[0]
+    assert "gpu=1" in train and "slurm_partition=gpu" in train and "gpu_model=a100" in train
+    simulate = out.split("rule calo_simulate:")[1].split("\n\n")[0]
+    assert "slurm_account=proj" in simulate and "cpus_per_task" not in simulate
+    profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
+    assert profile["executor"] == "slurm" and "cpus_per_task" not in profile["default-resources"]
+
+
+def test_bad_config_stops_before_any_job(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("calo:\n  simulate:\n    particle: muon\n")
+    result = snakemake(None, "-n", "--configfile", str(bad), check=False)
+    assert result.returncode != 0
+    assert "calo.simulate.particle" in result.stderr + result.stdout
+    assert "Job stats" not in result.stdout
