@@ -9,6 +9,7 @@ front. A geometry file names its material, which is looked up in a materials fil
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -103,7 +104,7 @@ _GEOMETRY_LENGTHS = ("cell_size_x_mm", "cell_size_y_mm", "layer_thickness_mm")
 
 
 def _number(value: Any, key: str, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{where}: {key} must be a finite number, got {value!r}")
     return float(value)
 
@@ -187,7 +188,7 @@ def geometry_from_dict(
     values: dict[str, Any] = {}
     for key in _GEOMETRY_INTS:
         v = d[key]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
             raise ValueError(f"{where}: {key} must be an integer >= 1, got {v!r}")
         values[key] = int(v)
     for key in _GEOMETRY_LENGTHS:
@@ -205,9 +206,7 @@ def geometry_from_dict(
         if key in d:
             values[key] = _number(d[key], key, where)
             if not 0 <= values[key] < 1:
-                raise ValueError(
-                    f"{where}: {key} must be a fraction in [0, 1) (0.03 means 3 %), got {d[key]!r}"
-                )
+                raise ValueError(f"{where}: {key} must be a fraction in [0, 1) (0.03 means 3 %), got {d[key]!r}")
     return CaloGeometry(name=d["name"], material=material, **values)
 
 

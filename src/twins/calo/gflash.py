@@ -19,33 +19,39 @@ Energy is carried by "spots" whose number per shower is N_spot = 93 ln(Z) E^0.87
 and whose depths follow a gamma profile with T_spot = T (0.698 + 0.00212 Z),
 alpha_spot = alpha (0.639 + 0.00334 Z). Radial profile of the spots at depth tau = t / T:
     f(r) = p 2 r R_C^2 / (r^2 + R_C^2)^2 + (1 - p) 2 r R_T^2 / (r^2 + R_T^2)^2.
+
+Sampling calorimeters are described by their effective medium (Z, X0, R_M, E_c of the mixture)
+with the homogeneous profiles; what changes is the spot count (10.3/a E^0.959), the spot profile
+constants and the sampling fluctuations, applied spot by spot (`sampling_fluctuation`). The
+paper's further corrections of <T>, <alpha> and the radii in terms of the sampling frequency F_s
+and e/mip (about -0.2 to -0.4 X0 on T) need the layer structure, which CaloGeometry does not
+carry, so they are not applied.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import gammaln
 
 from twins.calo.geometry import Material
 
 # Longitudinal profile, homogeneous media (GVFlashHomoShowerTuning).
-T1 = -0.812                         # <T> = ln y + T1
-A1, A2, A3 = 0.81, 0.458, 2.26      # <alpha> = A1 + (A2 + A3 / Z) ln y
-SIG_LOG_T = (-1.4, 1.26)            # sigma(ln T) = 1 / (s1 + s2 ln y)
-SIG_LOG_ALPHA = (-0.58, 0.86)       # sigma(ln alpha) = 1 / (s1 + s2 ln y)
-RHO = (0.705, -0.023)               # rho = r1 + r2 ln y
+T1 = -0.812  # <ln T> = ln(ln y + T1)
+A1, A2, A3 = 0.81, 0.458, 2.26  # <alpha> = A1 + (A2 + A3 / Z) ln y
+SIG_LOG_T = (-1.4, 1.26)  # sigma(ln T) = 1 / (s1 + s2 ln y)
+SIG_LOG_ALPHA = (-0.58, 0.86)  # sigma(ln alpha) = 1 / (s1 + s2 ln y)
+RHO = (0.705, -0.023)  # rho = r1 + r2 ln y
 # Spots: homogeneous and sampling (GFlashSamplingShowerTuning).
-SPOT_N_HOMO = (93.0, 0.876)         # N = n1 ln(Z) E^n2
-SPOT_N_SAMPLING = (10.3, 0.959)     # N = n1 / a E^n2, a = sampling term of the resolution
-SPOT_T_HOMO = (0.698, 0.00212)      # T_spot = T (t1 + t2 Z)
+SPOT_N_HOMO = (93.0, 0.876)  # N = n1 ln(Z) E^n2
+SPOT_N_SAMPLING = (10.3, 0.959)  # N = n1 / a E^n2, a = sampling term of the resolution
+SPOT_T_HOMO = (0.698, 0.00212)  # T_spot = T (t1 + t2 Z)
 SPOT_ALPHA_HOMO = (0.639, 0.00334)  # alpha_spot = alpha (a1 + a2 Z)
 SPOT_T_SAMPLING = (0.813, 0.0019)
 SPOT_ALPHA_SAMPLING = (0.844, 0.0026)
 # Radial profile.
-RC = (0.0251, 0.00319, 0.1162, -0.000381)          # R_C = (c1 + c2 ln E) + (c3 + c4 Z) tau
+RC = (0.0251, 0.00319, 0.1162, -0.000381)  # R_C = (c1 + c2 ln E) + (c3 + c4 Z) tau
 RT = (0.659, -0.00309, 0.645, -2.59, 0.3585, 0.0412)  # R_T = k1 (exp(k3 (tau - k2)) + exp(k4 (tau - k2)))
 WC = (2.632, -0.00094, 0.401, 0.00187, 1.313, -0.0686)  # p = p1 exp((p2 - tau)/p3 - exp((p2 - tau)/p3))
-PHOTON_CONVERSION_X0 = 9.0 / 7.0    # mean free path of a high-energy photon, in X0
+PHOTON_CONVERSION_X0 = 9.0 / 7.0  # mean free path of a high-energy photon, in X0
 
 # Below this E / E_c the fitted sigmas diverge (the paper fits 1-100 GeV in Fe, Pb, ...).
 MIN_Y = 50.0
@@ -124,11 +130,6 @@ def spot_count(energy_gev: np.ndarray, material: Material, sampling_term: float 
             raise ValueError(f"sampling_term must be > 0 for a sampling calorimeter, got {sampling_term}")
         n = SPOT_N_SAMPLING[0] / sampling_term * e ** SPOT_N_SAMPLING[1]
     return np.maximum(np.rint(n), 1).astype(np.int64)
-
-
-def gamma_log_pdf(t: np.ndarray, alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    """ln of the gamma profile beta (beta t)^(alpha-1) exp(-beta t) / Gamma(alpha) at depth t (X0)."""
-    return alpha * np.log(beta) + (alpha - 1.0) * np.log(t) - beta * t - gammaln(alpha)
 
 
 def shower_tau(t_x0: np.ndarray, tmax_x0: np.ndarray, alpha: np.ndarray, mean_log_alpha: np.ndarray) -> np.ndarray:

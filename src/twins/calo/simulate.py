@@ -22,6 +22,7 @@ the deposit times the sampling fraction.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Mapping
 
 import numpy as np
@@ -35,14 +36,14 @@ SPECTRA = ("list", "uniform", "log_uniform")
 BACKENDS = ("gflash", "geant4")
 SETTINGS_KEYS = ("backend", "events", "chunks", "particle", "energy_gev", "incidence_angle_deg")
 MAX_ANGLE_DEG = 60.0
-# Spots processed per vectorised batch: bounds the memory (about 150 bytes per spot).
-MAX_SPOTS_PER_BATCH = 4000000
+# Spots processed per vectorised batch: bounds the memory (about 100 bytes per spot).
+MAX_SPOTS_PER_BATCH = 500_000
 
 _KEY = "calo.simulate"
 
 
 def _number(value: Any, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{_KEY}.{key} must be a finite number, got {value!r}")
     return float(value)
 
@@ -95,9 +96,7 @@ def validate_settings(settings: Mapping[str, Any]) -> None:
             raise ValueError(f"{_KEY}.incidence_angle_deg.{key} is required")
         value = _number(angle[key], f"incidence_angle_deg.{key}")
         if not 0 <= value <= MAX_ANGLE_DEG:
-            raise ValueError(
-                f"{_KEY}.incidence_angle_deg.{key} = {value} outside [0, {MAX_ANGLE_DEG:g}] degrees"
-            )
+            raise ValueError(f"{_KEY}.incidence_angle_deg.{key} = {value} outside [0, {MAX_ANGLE_DEG:g}] degrees")
     if angle["min"] > angle["max"]:
         raise ValueError(
             f"{_KEY}.incidence_angle_deg.min = {angle['min']} is above incidence_angle_deg.max = {angle['max']}"
