@@ -125,9 +125,9 @@ def test_classifier_auc_is_one_for_separated_distributions(kind):
 def test_classifier_auc_detects_a_moderate_shift_and_is_deterministic():
     rng = np.random.default_rng(3)
     real = rng.normal(size=(800, 2))
-    gen = rng.normal(size=(800, 2)) * np.array([1.5, 1.0])  # same mean, wider in one feature
+    gen = rng.normal(size=(800, 2)) * np.array([2.0, 1.0])  # same mean, twice as wide in one feature
     first = classifier_auc(real, gen, seed=11)
-    assert 0.58 < first < 0.9
+    assert 0.58 < first < 0.8  # seeds 0-7 give 0.63-0.70
     assert classifier_auc(real, gen, seed=11) == first
 
 

@@ -47,6 +47,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
         "kind": "hgb",  # 'hgb' (gradient-boosted trees) or 'mlp'
         "test_fraction": 0.3,  # held-out fraction for the AUC
         "max_iter": 200,  # boosting rounds / MLP epochs
+        "n_threads": 1,  # threads while fitting (give the rule's `threads`)
     },
 }
 
@@ -86,7 +87,9 @@ def resolve_settings(settings: dict | None) -> dict[str, Any]:
         if key not in DEFAULT_SETTINGS:
             raise ValueError(f"calo validation setting '{key}' is unknown; allowed keys are {sorted(DEFAULT_SETTINGS)}")
         if key == "classifier":
-            for sub, sub_value in dict(value or {}).items():
+            if value is not None and not isinstance(value, dict):
+                raise ValueError(f"calo validation setting 'classifier' must be a mapping; got {value!r}")
+            for sub, sub_value in (value or {}).items():
                 if sub not in DEFAULT_SETTINGS["classifier"]:
                     raise ValueError(
                         f"calo validation setting 'classifier.{sub}' is unknown; "
@@ -99,14 +102,22 @@ def resolve_settings(settings: dict | None) -> dict[str, Any]:
     if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 2:
         raise ValueError(f"calo validation setting 'n_bins' must be an integer >= 2; got {n_bins!r}")
     if not float(resolved["hit_threshold_gev"]) >= 0:
-        raise ValueError(f"calo validation setting 'hit_threshold_gev' must be >= 0 GeV; got {resolved['hit_threshold_gev']!r}")
+        raise ValueError(
+            f"calo validation setting 'hit_threshold_gev' must be >= 0 GeV; got {resolved['hit_threshold_gev']!r}"
+        )
     cls = resolved["classifier"]
     if cls["kind"] not in CLASSIFIER_KINDS:
-        raise ValueError(f"calo validation setting 'classifier.kind' is {cls['kind']!r}; use one of {list(CLASSIFIER_KINDS)}")
+        raise ValueError(
+            f"calo validation setting 'classifier.kind' is {cls['kind']!r}; use one of {list(CLASSIFIER_KINDS)}"
+        )
     if not 0.0 < float(cls["test_fraction"]) < 1.0:
-        raise ValueError(f"calo validation setting 'classifier.test_fraction' must lie in (0, 1); got {cls['test_fraction']!r}")
+        raise ValueError(
+            f"calo validation setting 'classifier.test_fraction' must lie in (0, 1); got {cls['test_fraction']!r}"
+        )
     if int(cls["max_iter"]) < 1:
         raise ValueError(f"calo validation setting 'classifier.max_iter' must be >= 1; got {cls['max_iter']!r}")
+    if int(cls["n_threads"]) < 1:
+        raise ValueError(f"calo validation setting 'classifier.n_threads' must be >= 1; got {cls['n_threads']!r}")
     return resolved
 
 
@@ -175,9 +186,13 @@ def compare_features(ref: ShowerFeatures, gen: ShowerFeatures, n_bins: int) -> d
     out: dict[str, dict[str, Any]] = {}
     for name, (attr, log_bins) in SCALAR_FEATURES.items():
         out[name] = _compare_samples(getattr(ref, attr), getattr(gen, attr), n_bins, log=log_bins)
-    out["longitudinal_profile"] = _compare_profiles(ref.layer_depth_x0, ref.longitudinal_profile, gen.longitudinal_profile)
+    out["longitudinal_profile"] = _compare_profiles(
+        ref.layer_depth_x0, ref.longitudinal_profile, gen.longitudinal_profile
+    )
     r_edges = ref.radial_edges_mm
-    out["radial_profile"] = _compare_profiles(0.5 * (r_edges[:-1] + r_edges[1:]), ref.radial_profile, gen.radial_profile)
+    out["radial_profile"] = _compare_profiles(
+        0.5 * (r_edges[:-1] + r_edges[1:]), ref.radial_profile, gen.radial_profile
+    )
     # a layer counts in the averages if either sample deposits energy there
     active = (ref.layer_energy_gev.sum(axis=0) > 0) | (gen.layer_energy_gev.sum(axis=0) > 0)
     for name, attr in LAYER_FEATURES.items():
@@ -197,7 +212,8 @@ def validate_showers(
 ) -> dict[str, Any]:
     """Compare generated showers with reference showers on the same geometry; return the metrics dict.
 
-    settings: see DEFAULT_SETTINGS (n_bins, hit_threshold_gev, classifier{kind, test_fraction, max_iter}).
+    settings: see DEFAULT_SETTINGS (n_bins, hit_threshold_gev, classifier{kind, test_fraction, max_iter,
+    n_threads}); missing keys take the defaults, unknown keys raise ValueError.
     seed: master seed; the classifier's split and initialisation derive from it, so the result is
     deterministic. The speeds (showers per second) give summary.speed_ratio = generator / simulator.
 
@@ -224,11 +240,15 @@ def validate_showers(
         kind=cls["kind"],
         test_fraction=float(cls["test_fraction"]),
         max_iter=int(cls["max_iter"]),
+        n_threads=int(cls["n_threads"]),
     )
     log.info("classifier (%s) AUC on %d high-level features: %.4f", cls["kind"], len(names), auc)
 
     speed_ratio = None
-    for name, speed in (("simulator_showers_per_s", simulator_showers_per_s), ("generator_showers_per_s", generator_showers_per_s)):
+    for name, speed in (
+        ("simulator_showers_per_s", simulator_showers_per_s),
+        ("generator_showers_per_s", generator_showers_per_s),
+    ):
         if speed is not None and not speed > 0:
             raise ValueError(f"{name} must be a positive number of showers per second; got {speed!r}")
     if simulator_showers_per_s is not None and generator_showers_per_s is not None:
@@ -303,8 +323,16 @@ def _plot_profile(edges, ref_energy, gen_energy, labels, xlabel, path: Path, log
         values.append(energy.sum(axis=0) / total)
         errors.append(energy.std(axis=0) * np.sqrt(len(energy)) / total)
     steps_with_ratio(
-        ax_main, ax_ratio, edges, values[0], values[1], labels, xlabel, "fraction of deposited energy",
-        reference_err=errors[0], generated_err=errors[1],
+        ax_main,
+        ax_ratio,
+        edges,
+        values[0],
+        values[1],
+        labels,
+        xlabel,
+        "fraction of deposited energy",
+        reference_err=errors[0],
+        generated_err=errors[1],
     )
     if log_y:
         ax_main.set_yscale("log")
@@ -335,7 +363,11 @@ def _plot_average_shower(reference, generated, geometry, labels, path: Path) -> 
         for row, (img, label) in enumerate(zip(images, labels)):
             ax = axes[row, col]
             shown = ax.imshow(
-                np.where(img > 0, img, np.nan), origin="lower", extent=extent, aspect="auto", norm=norm,
+                np.where(img > 0, img, np.nan),
+                origin="lower",
+                extent=extent,
+                aspect="auto",
+                norm=norm,
                 interpolation="nearest",
             )
             ax.set_title(label)
@@ -380,17 +412,37 @@ def plot_validation(
         floor = threshold if threshold > 0 else 1e-6
         cell_bins = np.geomspace(floor, 10 * floor, n_bins + 1)
     _plot_hist(
-        ref.cell_energies_gev, gen.cell_energies_gev, cell_bins, labels, "cell energy [GeV]",
-        paths["cell_spectrum"], log=True, log_y=True,
+        ref.cell_energies_gev,
+        gen.cell_energies_gev,
+        cell_bins,
+        labels,
+        "cell energy [GeV]",
+        paths["cell_spectrum"],
+        log=True,
+        log_y=True,
     )
     layer_edges_x0 = np.arange(geometry.nz + 1) * geometry.layer_thickness_mm / geometry.material.radiation_length_mm
-    _plot_profile(layer_edges_x0, ref.layer_energy_gev, gen.layer_energy_gev, labels, r"depth [$X_0$]",
-                  paths["longitudinal_profile"])
-    _plot_profile(ref.radial_edges_mm, ref.radial_energy_gev, gen.radial_energy_gev, labels,
-                  "radius from shower axis [mm]", paths["radial_profile"], log_y=True,
-                  moliere_mm=float(geometry.material.moliere_radius_mm))
-    _plot_per_layer(ref, gen, labels, ("centre_x_mm", "centre_y_mm"), "centre of energy {} [mm]",
-                    paths["centre_of_energy"])
+    _plot_profile(
+        layer_edges_x0,
+        ref.layer_energy_gev,
+        gen.layer_energy_gev,
+        labels,
+        r"depth [$X_0$]",
+        paths["longitudinal_profile"],
+    )
+    _plot_profile(
+        ref.radial_edges_mm,
+        ref.radial_energy_gev,
+        gen.radial_energy_gev,
+        labels,
+        "radius from shower axis [mm]",
+        paths["radial_profile"],
+        log_y=True,
+        moliere_mm=float(geometry.material.moliere_radius_mm),
+    )
+    _plot_per_layer(
+        ref, gen, labels, ("centre_x_mm", "centre_y_mm"), "centre of energy {} [mm]", paths["centre_of_energy"]
+    )
     _plot_per_layer(ref, gen, labels, ("width_x_mm", "width_y_mm"), "shower width in {} [mm]", paths["shower_width"])
     _plot_average_shower(reference, generated, geometry, labels, paths["average_shower"])
     return paths

@@ -46,7 +46,7 @@ def validate_to_files(
         "calo_validate", settings, seed=seed, inputs=[reference_h5, generated_h5]
     )
     written = plot_validation(reference, generated, geometry, Path(out_metrics).parent,
-                              labels=("simulation (test set)", model))
+                              labels=("simulation (test set)", model), settings=settings)
     missing = [name for name, path in out_figures.items() if Path(written.get(name, "")) != Path(path)]
     if missing:
         raise RuntimeError(f"validation did not write the figure(s) {missing} the rule declares")

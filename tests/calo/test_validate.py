@@ -1,0 +1,188 @@
+"""validate_showers and plot_validation on synthetic shower samples."""
+
+import json
+import types
+
+import matplotlib.image
+import numpy as np
+import pytest
+from scipy.special import erf
+from scipy.stats import gamma
+
+from twins.calo.showers import ShowerSample
+from twins.calo.validate import PLOT_NAMES, plot_validation, resolve_settings, validate_showers
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SETTINGS = {"n_bins": 20, "hit_threshold_gev": 1.0e-5, "classifier": {"kind": "hgb", "test_fraction": 0.3}}
+
+
+def make_geometry(nx=10, ny=10, nz=8):
+    """Stand-in with the attributes of twins.calo.geometry's object."""
+    geo = types.SimpleNamespace(
+        nx=nx,
+        ny=ny,
+        nz=nz,
+        cell_size_x_mm=5.0,
+        cell_size_y_mm=5.0,
+        layer_thickness_mm=5.0,
+        material=types.SimpleNamespace(radiation_length_mm=8.0, moliere_radius_mm=20.0),
+    )
+    geo.cell_centres_mm = lambda: (
+        (np.arange(nx) - (nx - 1) / 2) * geo.cell_size_x_mm,
+        (np.arange(ny) - (ny - 1) / 2) * geo.cell_size_y_mm,
+        (np.arange(nz) + 0.5) * geo.layer_thickness_mm,
+    )
+    return geo
+
+
+def synthetic_showers(geo, n, seed, depth_shape=2.5, width_mm=5.0):
+    """Gamma-function longitudinal profiles and Gaussian lateral spreads, with cell-level fluctuations."""
+    rng = np.random.default_rng(seed)
+    energy = rng.uniform(10.0, 50.0, n)
+    t_edges = np.arange(geo.nz + 1) * geo.layer_thickness_mm / geo.material.radiation_length_mm
+    shape = depth_shape * rng.normal(1.0, 0.1, n)
+    longitudinal = np.diff(gamma.cdf(t_edges[None, :], shape[:, None]), axis=1)  # (n, nz)
+    sigma = width_mm * rng.normal(1.0, 0.1, n)[:, None] * (1 + 0.1 * np.arange(geo.nz))  # (n, nz)
+    x_edges = (np.arange(geo.nx + 1) - geo.nx / 2) * geo.cell_size_x_mm
+    y_edges = (np.arange(geo.ny + 1) - geo.ny / 2) * geo.cell_size_y_mm
+    x0 = rng.normal(0.0, 1.0, n)[:, None, None]
+    fx = np.diff(erf((x_edges[None, :, None] - x0) / (np.sqrt(2) * sigma[:, None, :])), axis=1) / 2
+    fy = np.diff(erf(y_edges[None, :, None] / (np.sqrt(2) * sigma[:, None, :])), axis=1) / 2
+    cells = 0.9 * energy[:, None, None, None] * fx[:, :, None, :] * fy[:, None, :, :] * longitudinal[:, None, None, :]
+    cells *= rng.gamma(20.0, 1 / 20.0, cells.shape)
+    cells[cells < 1e-5] = 0.0
+    return ShowerSample(cells.astype(np.float32), energy, np.zeros(n), np.full(n, 11, np.int32))
+
+
+@pytest.fixture(scope="module")
+def geo():
+    return make_geometry()
+
+
+@pytest.fixture(scope="module")
+def samples(geo):
+    return {
+        "reference": synthetic_showers(geo, 400, seed=1),
+        "same": synthetic_showers(geo, 400, seed=2),
+        "different": synthetic_showers(geo, 400, seed=3, depth_shape=3.5, width_mm=7.0),
+    }
+
+
+@pytest.fixture(scope="module")
+def metrics_same(samples, geo):
+    return validate_showers(
+        samples["reference"],
+        samples["same"],
+        geo,
+        SETTINGS,
+        seed=7,
+        simulator_showers_per_s=20.0,
+        generator_showers_per_s=5000.0,
+    )
+
+
+@pytest.fixture(scope="module")
+def metrics_different(samples, geo):
+    return validate_showers(samples["reference"], samples["different"], geo, SETTINGS, seed=7)
+
+
+def test_metrics_have_the_documented_keys_and_ranges(metrics_same, geo):
+    assert set(metrics_same["summary"]) == {
+        "separation_power_e_ratio",
+        "separation_power_longitudinal_profile",
+        "mean_separation_power",
+        "mean_jsd",
+        "worst_feature",
+        "classifier_auc",
+        "speed_ratio",
+    }
+    assert set(metrics_same["features"]) == {
+        "e_ratio",
+        "depth_centroid",
+        "mean_radius",
+        "n_hit",
+        "longitudinal_profile",
+        "radial_profile",
+        "layer_energy",
+        "centre_of_energy_x",
+        "centre_of_energy_y",
+        "width_x",
+        "width_y",
+        "cell_spectrum",
+    }
+    for name, m in metrics_same["features"].items():
+        assert 0.0 <= m["separation_power"] <= 1.0, name
+        assert 0.0 <= m["jsd"] <= 1.0, name
+        assert set(m["moments"]) == {"mean", "std", "mean_shift"}, name
+    for name in ("layer_energy", "centre_of_energy_x", "width_y"):
+        assert len(metrics_same["features"][name]["per_layer"]["separation_power"]) == geo.nz
+    assert metrics_same["n_reference"] == metrics_same["n_generated"] == 400
+    assert 0.0 <= metrics_same["summary"]["classifier_auc"] <= 1.0
+    assert metrics_same["summary"]["speed_ratio"] == pytest.approx(250.0)
+    assert metrics_same["settings"]["classifier"]["max_iter"] == 200  # default filled in
+    json.dumps(metrics_same, allow_nan=False)  # JSON-able, no NaN or infinity
+
+
+def test_same_distribution_scores_as_indistinguishable(metrics_same):
+    summary = metrics_same["summary"]
+    assert summary["mean_separation_power"] < 0.06
+    assert summary["separation_power_e_ratio"] < 0.08
+    assert summary["separation_power_longitudinal_profile"] < 0.005
+    assert abs(summary["classifier_auc"] - 0.5) < 0.1
+    assert metrics_same["features"]["e_ratio"]["moments"]["mean"] < 0.02
+
+
+def test_different_distribution_is_detected(metrics_same, metrics_different):
+    same, diff = metrics_same["summary"], metrics_different["summary"]
+    assert diff["classifier_auc"] > 0.95
+    assert diff["mean_separation_power"] > 3 * same["mean_separation_power"]
+    assert diff["separation_power_longitudinal_profile"] > 10 * same["separation_power_longitudinal_profile"]
+    # deeper and wider showers: the depth centroid and the widths move most, the centres stay
+    features = metrics_different["features"]
+    assert features["depth_centroid"]["separation_power"] > 0.3
+    assert features["width_x"]["separation_power"] > 0.3
+    assert features["centre_of_energy_x"]["separation_power"] < 0.1
+    assert diff["speed_ratio"] is None
+
+
+def test_validation_is_deterministic(samples, geo, metrics_different):
+    again = validate_showers(samples["reference"], samples["different"], geo, SETTINGS, seed=7)
+    assert json.dumps(again, sort_keys=True) == json.dumps(metrics_different, sort_keys=True)
+
+
+def test_unknown_or_invalid_settings_raise(samples, geo):
+    ref = samples["reference"][:50]
+    with pytest.raises(ValueError, match="'n_bin' is unknown"):
+        validate_showers(ref, ref, geo, {"n_bin": 30}, seed=0)
+    with pytest.raises(ValueError, match="'classifier.epochs' is unknown"):
+        validate_showers(ref, ref, geo, {"classifier": {"epochs": 3}}, seed=0)
+    with pytest.raises(ValueError, match="classifier.kind"):
+        resolve_settings({"classifier": {"kind": "bdt"}})
+    with pytest.raises(ValueError, match="n_bins"):
+        resolve_settings({"n_bins": 1})
+    with pytest.raises(ValueError, match="generator_showers_per_s"):
+        validate_showers(ref, ref, geo, {}, seed=0, simulator_showers_per_s=1.0, generator_showers_per_s=0.0)
+
+
+def test_geometry_mismatch_raises(samples, geo):
+    ref = samples["reference"][:20]
+    shallow = ShowerSample(ref.cells[:, :, :, :4], ref.energy, ref.theta, ref.pdg)
+    with pytest.raises(ValueError, match="generated showers have cells of shape"):
+        validate_showers(ref, shallow, geo, {}, seed=0)
+
+
+def test_plots_are_written_as_identical_pngs(samples, geo, tmp_path):
+    ref, gen = samples["reference"][:150], samples["different"][:150]
+    first = plot_validation(ref, gen, geo, tmp_path / "a")
+    second = plot_validation(ref, gen, geo, tmp_path / "b")
+    assert set(first) == set(PLOT_NAMES)
+    for name, path in first.items():
+        assert path.name == f"{name}.png"
+        data = path.read_bytes()
+        assert data.startswith(PNG_SIGNATURE), name
+        assert b"Matplotlib" not in data, name  # version metadata stripped
+        image = matplotlib.image.imread(path)
+        assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100, name
+        assert image.std() > 0, name  # not blank
+        assert second[name].read_bytes() == data, name
+    assert not list((tmp_path / "a").glob(".*partial"))
