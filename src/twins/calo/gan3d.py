@@ -26,6 +26,8 @@ from torch import nn
 
 from twins.calo.transform import ShowerTransform
 
+# Activations are kept channels-last (N, D, H, W, C in memory): oneDNN's Conv3D is 1.5-3x faster so on the CPU.
+MEMORY_FORMAT = torch.channels_last_3d
 BATCHNORM_MOMENTUM = 0.01  # Keras momentum 0.99
 BATCHNORM_EPS = 1.0e-3
 LEAKY_SLOPE = 0.3  # Keras LeakyReLU default
@@ -98,7 +100,10 @@ class Generator3D(nn.Module):
             if isinstance(module, nn.Conv3d):
                 nn.init.kaiming_uniform_(module.weight, a=LEAKY_SLOPE, nonlinearity="leaky_relu")
                 nn.init.zeros_(module.bias)
-        nn.init.xavier_normal_(self.to_cells.weight)
+        # a small last layer: the first showers come out faint instead of ~20x too bright, which would
+        # cost the ECAL loss the first epoch of a short training
+        nn.init.xavier_normal_(self.to_cells.weight, gain=0.1)
+        self.to(memory_format=MEMORY_FORMAT)
 
     def latent_input(self, noise: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
         """noise (N, latent_size - 1), conditions (N, 2) -> (N, latent_size): [noise * E/E_scale, theta]."""
@@ -109,7 +114,7 @@ class Generator3D(nn.Module):
         if noise.shape[1] != self.noise_size:
             raise ValueError(f"noise must have {self.noise_size} columns (latent_size - 1); got {noise.shape[1]}")
         h = self.dense(self.latent_input(noise, conditions))
-        h = h.view(len(h), -1, *self.base_shape)
+        h = h.view(len(h), -1, *self.base_shape).contiguous(memory_format=MEMORY_FORMAT)
         h = self.to_cells(self.blocks(h))
         return torch.relu(h).squeeze(1)
 
@@ -168,6 +173,7 @@ class Discriminator3D(nn.Module):
         self.real_fake = nn.Linear(n_features, 1)
         self.energy = nn.Linear(n_features, 1)
         self.theta = nn.Linear(n_features, 1)
+        self.to(memory_format=MEMORY_FORMAT)
 
     def ecal_sum(self, x: torch.Tensor, incident_energy_gev: torch.Tensor) -> torch.Tensor:
         """x (N, nx, ny, nz) model space, incident energy (N,) GeV -> total visible energy (N,) in GeV."""
@@ -178,7 +184,7 @@ class Discriminator3D(nn.Module):
         E/E_inc transform)."""
         if tuple(x.shape[1:]) != self.grid_shape:
             raise ValueError(f"discriminator built for showers {self.grid_shape}; got {tuple(x.shape[1:])}")
-        h = self.features(x.unsqueeze(1))
+        h = self.features(x.unsqueeze(1).contiguous(memory_format=MEMORY_FORMAT))
         return DiscriminatorOutput(
             logit=self.real_fake(h).squeeze(1),
             energy=self.energy(h).squeeze(1),

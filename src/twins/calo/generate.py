@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +20,9 @@ log = logging.getLogger(__name__)
 MODEL_KEYS = ("format", "generator_state", "architecture", "grid_shape", "transform")
 
 
-def load_generator(model_path: str | Path, device: str | torch.device = "cpu") -> tuple[Generator3D, ShowerTransform, dict]:
+def load_generator(
+    model_path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[Generator3D, ShowerTransform, dict]:
     """Rebuild the generator of a model file written by `train_gan3d`, in eval mode on `device`.
 
     Returns (generator, transform, meta); meta holds the file's geometry, condition_ranges, architecture
@@ -80,10 +81,14 @@ def generate_showers(
         raise ValueError(f"batch_size must be a positive integer; got {batch_size}")
     torch_device = select_device(device)
     generator, transform, meta = load_generator(model_path, torch_device)
-    ranges = meta.get("condition_ranges", {})
-    if "energy_gev" in ranges and (energy.min() < ranges["energy_gev"][0] or energy.max() > ranges["energy_gev"][1]):
-        log.warning("energies %.3g..%.3g GeV reach outside the trained range %s", energy.min(), energy.max(),
-                    ranges["energy_gev"])
+    trained = meta.get("condition_ranges", {}).get("energy_gev")
+    if trained and (energy.min() < 0.99 * trained[0] or energy.max() > 1.01 * trained[1]):
+        log.warning(
+            "energies %.3g..%.3g GeV reach outside the trained %.3g..%.3g GeV; expect extrapolation",
+            energy.min(),
+            energy.max(),
+            *trained,
+        )
 
     conditions = torch.from_numpy(transform.encode_conditions(energy, theta))
     energy_t = torch.from_numpy(energy.astype(np.float32))
