@@ -51,6 +51,13 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
     assert list(history["epoch"]) == [0, 1, 2, 3]
 
 
+def test_fewer_epochs_than_the_checkpoint_holds_trains_afresh(tmp_path):
+    three, _ = regression_run(tmp_path / "a", 3)
+    regression_run(tmp_path / "b", 5)
+    again, history = regression_run(tmp_path / "b", 3)
+    assert torch.equal(three, again) and list(history["epoch"]) == [0, 1, 2]
+
+
 def test_other_settings_do_not_resume(tmp_path):
     regression_run(tmp_path, 2, lr=0.05)
     _, history = regression_run(tmp_path, 2, lr=0.01)

@@ -115,8 +115,8 @@ class CheckpointedTraining:
         with atomic_path(self.history_path) as tmp:
             pd.DataFrame(self.history).to_csv(tmp, index=False)
 
-    def resume(self) -> int:
-        """Load the checkpoint if it matches; return the first epoch still to run."""
+    def resume(self, epochs: int) -> int:
+        """Load the checkpoint if it matches and holds at most `epochs` epochs; return the first epoch to run."""
         if not self.checkpoint_path.exists():
             return 0
         try:
@@ -126,6 +126,10 @@ class CheckpointedTraining:
             return 0
         if state.get("fingerprint") != self.fingerprint:
             log.info("checkpoint %s is from other settings or inputs; training from scratch", self.checkpoint_path)
+            return 0
+        if state["epoch"] + 1 > epochs:  # a longer run cannot be cut back to fewer epochs
+            log.info("checkpoint %s holds %d epochs, more than the %d asked for; training from scratch",
+                     self.checkpoint_path, state["epoch"] + 1, epochs)
             return 0
         for k, m in self.modules.items():
             m.load_state_dict(state["modules"][k])
@@ -141,9 +145,9 @@ class CheckpointedTraining:
 
     def run(self, epochs: int, train_epoch: Callable[[int], dict[str, float]]) -> pd.DataFrame:
         """Run epochs [resumed epoch, epochs); return the full history (one row per epoch)."""
-        first = self.resume()
-        if first >= epochs:
-            log.info("checkpoint already holds %d epochs; nothing to train", first)
+        first = self.resume(epochs)
+        if first == epochs:
+            log.info("checkpoint already holds all %d epochs; nothing to train", epochs)
         for epoch in tqdm(range(first, epochs), desc="epochs", initial=first, total=epochs, mininterval=5):
             started = time.perf_counter()
             losses = {k: float(v) for k, v in train_epoch(epoch).items()}
