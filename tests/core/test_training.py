@@ -78,3 +78,34 @@ def test_device_choice():
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="no CUDA device"):
             select_device("cuda")
+
+
+def scripted_run(tmp_path, epochs, val_losses, patience=2):
+    """A model whose weight counts epochs, with a scripted validation loss."""
+    model = torch.nn.Linear(1, 1, bias=False)
+    torch.nn.init.zeros_(model.weight)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    def train_epoch(epoch):
+        with torch.no_grad():
+            model.weight += 1
+        return {"loss": 1.0, "val_loss": val_losses[epoch]}
+
+    loop = CheckpointedTraining(
+        tmp_path / "ckpt.pt", tmp_path / "history.csv", {"model": model}, {"opt": optimizer},
+        early_stopping={"monitor": "val_loss", "patience": patience},
+    )
+    history = loop.run(epochs, train_epoch)
+    return model.weight.item(), history
+
+
+def test_early_stopping_keeps_the_best_epoch_and_resumes_to_the_same_stop(tmp_path):
+    val = [3.0, 2.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    weight, history = scripted_run(tmp_path / "a", 8, val)
+    assert list(history["epoch"]) == [0, 1, 2, 3, 4]  # no improvement for 2 epochs after epoch 2
+    assert weight == 3.0  # weights of epoch 2 (three increments)
+    again, history = scripted_run(tmp_path / "a", 8, val)
+    assert again == 3.0 and len(history) == 5
+    scripted_run(tmp_path / "b", 3, val)  # killed after three epochs
+    resumed, history = scripted_run(tmp_path / "b", 8, val)
+    assert resumed == 3.0 and list(history["epoch"]) == [0, 1, 2, 3, 4]

@@ -8,6 +8,7 @@ ends with the same weights as an uninterrupted run (on CPU).
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import random
@@ -76,6 +77,9 @@ class CheckpointedTraining:
     generators: numpy or torch generators the epoch function draws from (shuffling, latent noise).
     fingerprint: what must match for a checkpoint to be resumed (settings except the epoch count,
         input hashes, seed); a checkpoint with another fingerprint is ignored and training starts fresh.
+    early_stopping: optional {"monitor": loss name (e.g. "val_loss"), "patience": epochs}; training stops
+        when the monitored loss has not improved for `patience` epochs, and the modules end with the
+        weights of the best epoch (kept in the checkpoint, so a resumed run stops the same way).
     """
 
     def __init__(
@@ -87,6 +91,7 @@ class CheckpointedTraining:
         generators: dict[str, Any] | None = None,
         fingerprint: Any = None,
         schedulers: dict[str, Any] | None = None,
+        early_stopping: dict[str, Any] | None = None,
     ) -> None:
         self.checkpoint_path = Path(checkpoint_path)
         self.history_path = Path(history_path)
@@ -97,6 +102,8 @@ class CheckpointedTraining:
         self.fingerprint = to_json(fingerprint)
         self.history: list[dict[str, float]] = []
         self.start_epoch = 0
+        self.early_stopping = early_stopping
+        self.best: dict[str, Any] | None = None  # {"epoch", "value", "modules"} of the best monitored epoch
 
     def _save_checkpoint(self, epoch: int) -> None:
         state = {
@@ -107,6 +114,7 @@ class CheckpointedTraining:
             "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
             "rng": _rng_state(self.generators),
             "history": self.history,
+            "best": self.best,
         }
         with atomic_path(self.checkpoint_path) as tmp:
             torch.save(state, tmp)
@@ -139,6 +147,7 @@ class CheckpointedTraining:
             s.load_state_dict(state["schedulers"][k])
         _set_rng_state(state["rng"], self.generators)
         self.history = state["history"]
+        self.best = state.get("best")
         self.start_epoch = state["epoch"] + 1
         log.info("resuming from %s after epoch %d", self.checkpoint_path, state["epoch"])
         return self.start_epoch
@@ -146,6 +155,9 @@ class CheckpointedTraining:
     def run(self, epochs: int, train_epoch: Callable[[int], dict[str, float]]) -> pd.DataFrame:
         """Run epochs [resumed epoch, epochs); return the full history (one row per epoch)."""
         first = self.resume(epochs)
+        if self.early_stopping is not None and first > 0 and self._should_stop(first - 1):
+            log.info("checkpoint %s is from a run that stopped early; nothing to train", self.checkpoint_path)
+            first = epochs
         if first == epochs:
             log.info("checkpoint already holds all %d epochs; nothing to train", epochs)
         for epoch in tqdm(range(first, epochs), desc="epochs", initial=first, total=epochs, mininterval=5):
@@ -161,8 +173,32 @@ class CheckpointedTraining:
             row = {"epoch": epoch, **losses, "seconds": time.perf_counter() - started}
             self.history.append(row)
             log.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in losses.items()))
+            self._track_best(epoch, losses)
             self._save_checkpoint(epoch)
             self._write_history()
+            if self.early_stopping is not None and self._should_stop(epoch):
+                log.info("early stopping after epoch %d: %s has not improved since epoch %d",
+                         epoch, self.early_stopping["monitor"], self.best["epoch"])
+                break
         if not self.history_path.exists():
             self._write_history()
+        if self.best is not None:
+            for k, m in self.modules.items():
+                m.load_state_dict(self.best["modules"][k])
         return pd.DataFrame(self.history)
+
+    def _track_best(self, epoch: int, losses: dict[str, float]) -> None:
+        if self.early_stopping is None:
+            return
+        monitor = self.early_stopping["monitor"]
+        if monitor not in losses:
+            raise KeyError(f"early stopping monitors '{monitor}' but the epoch reported only {sorted(losses)}")
+        if self.best is None or losses[monitor] < self.best["value"]:
+            self.best = {
+                "epoch": epoch,
+                "value": losses[monitor],
+                "modules": {k: copy.deepcopy(m.state_dict()) for k, m in self.modules.items()},
+            }
+
+    def _should_stop(self, epoch: int) -> bool:
+        return self.best is not None and epoch - self.best["epoch"] >= int(self.early_stopping["patience"])
