@@ -190,3 +190,28 @@ def test_history_plot_is_reproducible(tmp_path, data_files):
     b = plot_history(paths["out_history"], tmp_path / "b.png")
     assert a.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_energy_range_pretraining_schedule(tmp_path, data_files, monkeypatch):
+    """With pretrain_epochs, the first epochs see only showers inside pretrain_energy_gev."""
+    from twins.calo import train as train_module
+
+    train_h5, _ = data_files
+    seen = []
+    original = train_module._GanStep.train_batch
+
+    def spy(self, data, index, pool=None):
+        seen.append(data.energy_gev[torch.from_numpy(np.asarray(index))].numpy().copy())
+        return original(self, data, index, pool)
+
+    monkeypatch.setattr(train_module._GanStep, "train_batch", spy)
+    settings = {**TINY, "epochs": 2, "batch_size": 8, "pretrain_epochs": 1, "pretrain_energy_gev": [40.0, 100.0]}
+    _train(tmp_path, train_h5, "pre", settings=settings)
+    with h5py.File(train_h5) as f:
+        all_energies = f["energy"][...]
+    first_epoch_batches = int(((all_energies >= 40) & (all_energies <= 100)).sum()) // 8
+    assert 0 < first_epoch_batches < len(seen)
+    assert np.concatenate(seen[:first_epoch_batches]).min() >= 40.0
+    assert np.concatenate(seen[first_epoch_batches:]).min() < 40.0  # the second epoch sees the whole range
+    with pytest.raises(ValueError, match="pretrain_energy_gev"):
+        _train(tmp_path, train_h5, "bad", settings={**settings, "pretrain_energy_gev": [99.0, 100.0]})

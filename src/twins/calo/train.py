@@ -57,6 +57,10 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "label_flip": 0.05,  # probability of flipping a real/fake label in the discriminator's update
     "loss_weights": {"adversarial": 3.0, "energy": 0.1, "angle": 25.0, "ecal": 0.1},
     "batchnorm_recalibration": 1024,  # generated showers to re-estimate the generator's BatchNorm statistics
+    # 3DGAN's transfer-learning schedule: the first `pretrain_epochs` epochs see only showers with incident
+    # energy inside `pretrain_energy_gev`, the rest the whole range (0 = off)
+    "pretrain_epochs": 0,
+    "pretrain_energy_gev": [100.0, 200.0],
 }
 ARCHITECTURE_KEYS = ("latent_size", "generator_channels", "kernel_size")
 OPTIMIZERS = ("rmsprop", "adam")
@@ -103,6 +107,11 @@ def resolve_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
         need(float(out[key]) > 0, key, "positive")
     need(0 <= float(out["dropout"]) < 1, "dropout", "in [0, 1)")
     need(0 <= float(out["label_flip"]) < 0.5, "label_flip", "in [0, 0.5)")
+    need(is_int(out["pretrain_epochs"]) and out["pretrain_epochs"] >= 0, "pretrain_epochs", "an integer >= 0")
+    window = out["pretrain_energy_gev"]
+    need(isinstance(window, (list, tuple)) and len(window) == 2 and 0 <= float(window[0]) < float(window[1]),
+         "pretrain_energy_gev", "[low, high] in GeV with low < high")
+    out["pretrain_energy_gev"] = [float(window[0]), float(window[1])]
     for name, value in out["loss_weights"].items():
         if float(value) < 0:
             raise ValueError(f"calo.train.gan3d.loss_weights.{name} must be >= 0; got {value!r}")
@@ -249,7 +258,11 @@ class _GanStep:
         }
         return parts, sum(self.w[k] * v for k, v in parts.items())
 
-    def train_batch(self, data: TrainingShowers, index: np.ndarray) -> dict[str, float]:
+    def train_batch(
+        self, data: TrainingShowers, index: np.ndarray, pool: np.ndarray | None = None
+    ) -> dict[str, float]:
+        """One discriminator and `generator_steps` generator updates; the generator's conditions are drawn
+        from `pool` (shower indices; None = all showers)."""
         x, cond, e_gev, _ = data.batch(index, self.device)
         record: dict[str, float] = {}
         # discriminator: one update on real, one on generated showers with the same conditions
@@ -271,7 +284,8 @@ class _GanStep:
         steps = self.s["generator_steps"]
         g_total = 0.0
         for _ in range(steps):
-            _, cond_g, e_g, ecal_g = data.batch(self.rng.integers(0, len(data), size=len(x)), self.device)
+            drawn = self.rng.integers(0, len(data) if pool is None else len(pool), size=len(x))
+            _, cond_g, e_g, ecal_g = data.batch(drawn if pool is None else pool[drawn], self.device)
             parts, total = self.generator_parts(self.noise(len(x)), cond_g, e_g, ecal_g)
             self.opt_g.zero_grad(set_to_none=True)
             total.backward()
@@ -383,6 +397,21 @@ def save_untrained_generator(
     )
 
 
+def pretraining_showers(data: TrainingShowers, settings: dict[str, Any], batch_size: int) -> np.ndarray | None:
+    """Indices of the showers inside pretrain_energy_gev, or None when the schedule is off."""
+    if settings["pretrain_epochs"] == 0:
+        return None
+    low, high = settings["pretrain_energy_gev"]
+    energy = data.energy_gev.cpu().numpy()
+    pool = np.flatnonzero((energy >= low) & (energy <= high))
+    if len(pool) < batch_size:
+        raise ValueError(
+            f"calo.train.gan3d.pretrain_energy_gev {[low, high]} holds {len(pool)} training showers, fewer than "
+            f"one batch ({batch_size}); widen the range or set pretrain_epochs: 0"
+        )
+    return pool
+
+
 def train_gan3d(
     train_h5: str | Path,
     settings: dict[str, Any],
@@ -436,15 +465,17 @@ def train_gan3d(
         noise_gen = torch.Generator().manual_seed(derive_seed(seed, "calo", "train", "gan3d", "noise"))
         step = _GanStep(settings, generator, discriminator, opt_g, opt_d, rng, noise_gen, torch_device)
         batch_size = min(settings["batch_size"], len(data))
-        n_batches = len(data) // batch_size
+        pretrain_pool = pretraining_showers(data, settings, batch_size)
 
         def train_epoch(epoch: int) -> dict[str, float]:
             generator.train()
             discriminator.train()
-            order = rng.permutation(len(data))
+            pool = pretrain_pool if epoch < settings["pretrain_epochs"] else None
+            order = rng.permutation(len(data)) if pool is None else rng.permutation(pool)
+            n_batches = len(order) // batch_size
             sums: dict[str, float] = {}
             for b in range(n_batches):
-                for k, v in step.train_batch(data, order[b * batch_size : (b + 1) * batch_size]).items():
+                for k, v in step.train_batch(data, order[b * batch_size : (b + 1) * batch_size], pool).items():
                     sums[k] = sums.get(k, 0.0) + v / n_batches
             if validation is not None:
                 sums.update(step.evaluate(validation, derive_seed(seed, "calo", "train", "gan3d", "validation")))

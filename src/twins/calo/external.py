@@ -1,0 +1,313 @@
+"""Import ROOT files written by any Geant4 application into the shower HDF5 format of hdf5io.
+
+A mapping (config slice, e.g. calo.convert.external) says where the foreign file keeps what the
+twin needs; every key and its default is in MAPPING_DEFAULTS:
+
+    tree             TTree name
+    cells_branch     branch with the cell energies: one fixed-size array per event, flat
+                     (nx*ny*nz numbers) or multi-dimensional, or a variable-length vector whose
+                     length is always nx*ny*nz
+    cells_shape      [nx, ny, nz], the grid in x, y, z order (z = depth, layer 0 at the front)
+    cells_order      axis order of the stored array, a permutation of "xyz": "zxy" means the
+                     stored array is [nz][nx][ny] (z slowest). The stored shape is cells_shape
+                     permuted by cells_order.
+    cells_unit       eV | keV | MeV | GeV
+    cells_transform  none | log10 (stored values are log10 of the energy in cells_unit)
+    cells_floor      with log10 only: stored values <= floor are empty cells (0 GeV); null = none
+    energy_branch | energy_value     primary energy, a scalar branch or one constant
+    energy_unit      eV | keV | MeV | GeV
+    theta_branch | theta_value       incidence angle, a scalar branch or one constant (default 0)
+    theta_unit       rad | deg
+    particle         e- | e+ | gamma (the PDG id written for every shower)
+    geometry         the calorimeter the cells belong to: a mapping with the CaloGeometry fields
+                     (material inline, or a name looked up in `materials_file`), or the path of a
+                     geometry YAML file; its nx, ny, nz must equal cells_shape
+
+settings (like calo.convert): step_size — events read per step (bounds peak memory);
+chunk_showers — HDF5 chunk length along the shower axis.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import uproot
+
+from twins.calo.geometry import CaloGeometry, geometry_from_dict, load_geometry, load_materials
+from twins.calo.hdf5io import ShowerHDF5Writer
+from twins.calo.showers import ShowerSample
+from twins.calo.simulate import PARTICLE_PDG
+from twins.core.io import InputFileError
+from twins.core.provenance import make_provenance
+
+log = logging.getLogger(__name__)
+
+ENERGY_UNITS_GEV = {"eV": 1e-9, "keV": 1e-6, "MeV": 1e-3, "GeV": 1.0}
+ANGLE_UNITS_RAD = {"rad": 1.0, "deg": math.pi / 180.0}
+CELLS_TRANSFORMS = ("none", "log10")
+MAPPING_DEFAULTS: dict[str, Any] = {
+    "tree": None,  # required
+    "cells_branch": None,  # required
+    "cells_shape": None,  # required
+    "cells_order": "xyz",
+    "cells_unit": "GeV",
+    "cells_transform": "none",
+    "cells_floor": None,
+    "energy_branch": None,  # exactly one of energy_branch, energy_value
+    "energy_value": None,
+    "energy_unit": "GeV",
+    "theta_branch": None,  # at most one of theta_branch, theta_value; neither means theta = 0
+    "theta_value": None,
+    "theta_unit": "rad",
+    "particle": "e-",
+    "geometry": None,  # required
+}
+REQUIRED_KEYS = ("tree", "cells_branch", "cells_shape", "geometry")
+
+_KEY = "calo.convert.external"
+
+
+def _finite(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{_KEY}.{key} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _choice(m: Mapping[str, Any], key: str, allowed) -> Any:
+    if m[key] not in allowed:
+        raise ValueError(f"{_KEY}.{key} = {m[key]!r}; allowed values are {list(allowed)}")
+    return m[key]
+
+
+def _geometry(value: Any) -> CaloGeometry:
+    if isinstance(value, (str, Path)):
+        return load_geometry(value)
+    if not isinstance(value, Mapping):
+        raise ValueError(
+            f"{_KEY}.geometry must be a geometry mapping (CaloGeometry fields) or the path of a geometry "
+            f"YAML file, got {type(value).__name__}"
+        )
+    value = dict(value)
+    materials_file = value.pop("materials_file", None)
+    materials = load_materials(materials_file) if materials_file is not None else None
+    return geometry_from_dict(value, materials, where=f"{_KEY}.geometry")
+
+
+def validate_mapping(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """Check the mapping and return it complete: defaults filled in, `geometry` a CaloGeometry,
+    `cells_shape` a tuple (nx, ny, nz). Raises ValueError naming the key and the allowed values."""
+    if not isinstance(mapping, Mapping):
+        raise ValueError(f"{_KEY} must be a mapping, got {type(mapping).__name__}")
+    unknown = sorted(set(mapping) - set(MAPPING_DEFAULTS))
+    if unknown:
+        raise ValueError(f"{_KEY}: unknown key(s) {unknown}; allowed keys are {list(MAPPING_DEFAULTS)}")
+    m = {**MAPPING_DEFAULTS, **mapping}
+    missing = [k for k in REQUIRED_KEYS if m[k] is None]
+    if missing:
+        raise ValueError(f"{_KEY}: missing key(s) {missing}; required are {list(REQUIRED_KEYS)}")
+    for key in ("tree", "cells_branch", "energy_branch", "theta_branch"):
+        if m[key] is not None and (not isinstance(m[key], str) or not m[key]):
+            raise ValueError(f"{_KEY}.{key} must be a non-empty string (a name in the ROOT file), got {m[key]!r}")
+
+    shape = m["cells_shape"]
+    if (
+        not isinstance(shape, (list, tuple))
+        or len(shape) != 3
+        or any(isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1 for n in shape)
+    ):
+        raise ValueError(f"{_KEY}.cells_shape must be three integers >= 1, [nx, ny, nz]; got {shape!r}")
+    m["cells_shape"] = tuple(int(n) for n in shape)
+    order = m["cells_order"]
+    if not isinstance(order, str) or sorted(order) != ["x", "y", "z"]:
+        raise ValueError(
+            f"{_KEY}.cells_order = {order!r}; allowed values are the permutations of 'xyz' "
+            "(xyz, xzy, yxz, yzx, zxy, zyx), slowest-varying axis first"
+        )
+    _choice(m, "cells_unit", ENERGY_UNITS_GEV)
+    _choice(m, "cells_transform", CELLS_TRANSFORMS)
+    if m["cells_floor"] is not None:
+        if m["cells_transform"] != "log10":
+            raise ValueError(f"{_KEY}.cells_floor is only meaningful with cells_transform: log10; set it to null")
+        m["cells_floor"] = _finite(m["cells_floor"], "cells_floor")
+
+    if (m["energy_branch"] is None) == (m["energy_value"] is None):
+        raise ValueError(f"{_KEY}: give exactly one of energy_branch (a branch name) and energy_value (a constant)")
+    if m["energy_value"] is not None and _finite(m["energy_value"], "energy_value") <= 0:
+        raise ValueError(f"{_KEY}.energy_value must be > 0, got {m['energy_value']!r}")
+    _choice(m, "energy_unit", ENERGY_UNITS_GEV)
+    if m["theta_branch"] is not None and m["theta_value"] is not None:
+        raise ValueError(f"{_KEY}: give at most one of theta_branch and theta_value (neither means theta = 0)")
+    if m["theta_value"] is not None:
+        _finite(m["theta_value"], "theta_value")
+    _choice(m, "theta_unit", ANGLE_UNITS_RAD)
+    _choice(m, "particle", PARTICLE_PDG)
+
+    m["geometry"] = _geometry(m["geometry"])
+    if m["geometry"].shape != m["cells_shape"]:
+        raise ValueError(
+            f"{_KEY}: cells_shape {list(m['cells_shape'])} differs from the geometry's (nx, ny, nz) = "
+            f"{list(m['geometry'].shape)}; they must describe the same grid"
+        )
+    return m
+
+
+def stored_shape(m: Mapping[str, Any]) -> tuple[int, int, int]:
+    """Shape of one event's cell array as stored: cells_shape permuted into cells_order."""
+    nx, ny, nz = m["cells_shape"]
+    size = {"x": nx, "y": ny, "z": nz}
+    return tuple(size[axis] for axis in m["cells_order"])
+
+
+def describe_root_file(f) -> str:
+    """What a ROOT file holds: its TTrees with entries and branches (name: C++ type), other keys."""
+    lines = []
+    for key, classname in f.classnames().items():
+        name = key.split(";")[0]
+        if classname in ("TTree", "TNtuple", "TNtupleD"):
+            tree = f[key]
+            branches = ", ".join(f"{b.name}: {b.typename}" for b in tree.branches) or "no branches"
+            lines.append(f"  TTree '{name}' ({tree.num_entries} entries): {branches}")
+        else:
+            lines.append(f"  {classname} '{name}'")
+    return "\n".join(dict.fromkeys(lines)) or "  (no objects)"
+
+
+def _open_tree(path: str | Path, m: Mapping[str, Any]):
+    """Open `path` and check the tree and branches of the mapping; return (file, tree)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(f"{path}: file not found")
+    try:
+        f = uproot.open(path)
+        f.keys()
+    except Exception as err:  # uproot raises several types for damaged files
+        raise InputFileError(f"{path}: not a readable ROOT file ({type(err).__name__}: {err})") from None
+    try:
+        names = {k.split(";")[0]: c for k, c in f.classnames().items()}
+        if names.get(m["tree"]) not in ("TTree", "TNtuple", "TNtupleD"):
+            raise InputFileError(
+                f"{path}: no TTree '{m['tree']}' ({_KEY}.tree); the file contains:\n{describe_root_file(f)}"
+            )
+        tree = f[m["tree"]]
+        for key in ("cells_branch", "energy_branch", "theta_branch"):
+            if m[key] is not None and m[key] not in tree.keys():
+                raise InputFileError(
+                    f"{path}: TTree '{m['tree']}' has no branch '{m[key]}' ({_KEY}.{key}); "
+                    f"the file contains:\n{describe_root_file(f)}"
+                )
+        _check_cells_type(path, f, tree[m["cells_branch"]], m)
+    except BaseException:
+        f.close()
+        raise
+    return f, tree
+
+
+def _check_cells_type(path: Path, f, branch, m: Mapping[str, Any]) -> None:
+    """A fixed-size cells branch must hold nx*ny*nz numbers; a multi-dim one must have the stored shape."""
+    inner = getattr(branch.interpretation, "inner_shape", None)
+    if inner is None:  # a variable-length branch (std::vector, C array with a counter): checked per event
+        return
+    want = stored_shape(m)
+    size = int(np.prod(inner)) if len(inner) else 1
+    if size != int(np.prod(want)) or (len(inner) > 1 and tuple(inner) != want):
+        raise InputFileError(
+            f"{path}: branch '{branch.name}' is {branch.typename} (shape {list(inner)} per event), but "
+            f"{_KEY}.cells_shape {list(m['cells_shape'])} with cells_order '{m['cells_order']}' needs "
+            f"{list(want)} ({int(np.prod(want))} numbers) per event; the file contains:\n{describe_root_file(f)}"
+        )
+
+
+def _cells_to_gev(path: Path, raw: np.ndarray, first: int, m: Mapping[str, Any]) -> np.ndarray:
+    """Stored cells of one step -> float32 (n, nx, ny, nz) GeV."""
+    want = stored_shape(m)
+    n_cells = int(np.prod(want))
+    if raw.dtype == object:  # variable-length per event: every event must have nx*ny*nz numbers
+        lengths = np.array([len(np.ravel(v)) for v in raw])
+        bad = np.flatnonzero(lengths != n_cells)
+        if len(bad):
+            raise InputFileError(
+                f"{path}: branch '{m['cells_branch']}' entry {first + bad[0]} has {lengths[bad[0]]} numbers, but "
+                f"{_KEY}.cells_shape {list(m['cells_shape'])} needs {n_cells} per event"
+            )
+        raw = np.stack([np.ravel(v) for v in raw]) if len(raw) else np.zeros((0, n_cells))
+    values = np.asarray(raw, dtype=np.float64).reshape(len(raw), *want)
+    if m["cells_transform"] == "log10":
+        empty = np.isneginf(values)
+        if m["cells_floor"] is not None:
+            empty |= values <= m["cells_floor"]
+        values = np.where(empty, 0.0, np.power(10.0, np.where(empty, 0.0, values)))
+    if not np.all(np.isfinite(values)):
+        ev = first + int(np.flatnonzero(~np.isfinite(values).reshape(len(values), -1).all(axis=1))[0])
+        raise InputFileError(f"{path}: branch '{m['cells_branch']}' entry {ev} holds non-finite cell values")
+    values *= ENERGY_UNITS_GEV[m["cells_unit"]]
+    # Stored axes are in cells_order; move them to x, y, z (event axis stays first).
+    axes = [1 + m["cells_order"].index(a) for a in "xyz"]
+    return np.ascontiguousarray(values.transpose(0, *axes), dtype=np.float32)
+
+
+def _scalar(path: Path, arrays: dict, m: Mapping[str, Any], quantity: str, n: int) -> np.ndarray:
+    branch, value = m[f"{quantity}_branch"], m[f"{quantity}_value"]
+    if branch is None:
+        return np.full(n, 0.0 if value is None else float(value), dtype=np.float64)
+    raw = arrays[branch]
+    if raw.dtype == object or raw.ndim != 1:
+        raise InputFileError(
+            f"{path}: branch '{branch}' ({_KEY}.{quantity}_branch) must hold one number per event; "
+            f"it holds arrays (shape {list(np.shape(raw[0])) if len(raw) else '?'} per event)"
+        )
+    return raw.astype(np.float64)
+
+
+def import_external_root(
+    root_files: Sequence[str | Path], mapping: Mapping[str, Any], out_h5: str | Path, settings: Mapping[str, Any]
+) -> int:
+    """Convert foreign Geant4 ROOT files into one shower HDF5 file (hdf5io layout); return the number
+    of showers. Reads `settings["step_size"]` events at a time, so memory does not grow with the file;
+    all files are checked before anything is written, and `out_h5` appears only when all succeeded."""
+    if not root_files:
+        raise ValueError(f"{_KEY}: no ROOT files to import")
+    m = validate_mapping(mapping)
+    step_size = int(settings.get("step_size", 500))
+    if step_size < 1:
+        raise ValueError(f"calo.convert.step_size must be >= 1, got {step_size}")
+    for path in root_files:  # validate every file before writing anything
+        f, _ = _open_tree(path, m)
+        f.close()
+    geometry: CaloGeometry = m["geometry"]
+    e_scale = ENERGY_UNITS_GEV[m["energy_unit"]]
+    t_scale = ANGLE_UNITS_RAD[m["theta_unit"]]
+    pdg = PARTICLE_PDG[m["particle"]]
+    branches = [b for b in (m["cells_branch"], m["energy_branch"], m["theta_branch"]) if b is not None]
+    writer = ShowerHDF5Writer(out_h5, geometry.shape, chunk_showers=int(settings.get("chunk_showers", 128)))
+    try:
+        for path in root_files:
+            path = Path(path)
+            f, tree = _open_tree(path, m)
+            with f:
+                first = 0
+                for arrays in tree.iterate(branches, step_size=step_size, library="np"):
+                    n = len(arrays[m["cells_branch"]])
+                    cells = _cells_to_gev(path, arrays[m["cells_branch"]], first, m)
+                    energy = _scalar(path, arrays, m, "energy", n) * e_scale
+                    theta = _scalar(path, arrays, m, "theta", n) * t_scale
+                    if np.any(~np.isfinite(energy) | (energy <= 0)):
+                        ev = first + int(np.flatnonzero(~np.isfinite(energy) | (energy <= 0))[0])
+                        raise InputFileError(f"{path}: entry {ev} has primary energy {energy[ev - first]} GeV, not > 0")
+                    writer.append(ShowerSample(cells, energy, theta, np.full(n, pdg, dtype=np.int32)))
+                    first += n
+    except BaseException:
+        writer.abort()
+        raise
+    n = writer.n
+    record = {**mapping, "geometry": geometry.to_dict()}
+    writer.close(
+        geometry.to_dict(),
+        make_provenance("calo_import_external", {"mapping": record, **dict(settings)}, inputs=root_files),
+    )
+    log.info("imported %d showers from %d foreign ROOT files to %s", n, len(root_files), out_h5)
+    return n
