@@ -41,10 +41,7 @@ rule calo_simulate:
 
 rule calo_convert:
     input:
-        showers=expand(
-            "results/calo/simulate/chunk_{chunk}.root",
-            chunk=range(config["calo"]["simulate"]["chunks"]),
-        ),
+        showers=calo_source_files(),
     output:
         showers="results/calo/showers.h5",
     log:
@@ -153,10 +150,7 @@ rule calo_validate:
     input:
         reference="results/calo/preprocess/test.h5",
         generated="results/calo/generate/{model}.h5",
-        simulate_timing=expand(
-            "results/calo/simulate/chunk_{chunk}.json",
-            chunk=range(config["calo"]["simulate"]["chunks"]),
-        ),
+        simulate_timing=calo_simulation_timings(),
         generate_timing="results/calo/generate/{model}.json",
     output:
         **{

@@ -16,6 +16,27 @@ except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
 
+def calo_source_files():
+    """ROOT files calo_convert reads: calo_simulate's chunks, or the configured external files."""
+    convert = config["calo"]["convert"]
+    if convert["source"] == "external":
+        return convert["external"]["files"]
+    return expand(
+        "results/calo/simulate/chunk_{chunk}.root",
+        chunk=range(config["calo"]["simulate"]["chunks"]),
+    )
+
+
+def calo_simulation_timings():
+    """The simulator's timing files (for the speed ratio); none for external data."""
+    if config["calo"]["convert"]["source"] == "external":
+        return []
+    return expand(
+        "results/calo/simulate/chunk_{chunk}.json",
+        chunk=range(config["calo"]["simulate"]["chunks"]),
+    )
+
+
 def all_targets():
     """The final outputs of every enabled twin."""
     targets = []

@@ -14,6 +14,19 @@ from twins.core.provenance import make_provenance
 log = logging.getLogger(__name__)
 
 
+def convert_showers(root_files: Sequence[str | Path], out_h5: str | Path, settings: dict[str, Any]) -> int:
+    """The calo_convert step: our simulator's chunks, or external Geant4 files through their mapping.
+
+    settings: the calo.convert slice; `source` chooses the path, `external` holds the mapping (with `files`).
+    """
+    if settings.get("source", "simulation") == "external":
+        from twins.calo.external import import_external_root
+
+        mapping = {k: v for k, v in settings["external"].items() if k != "files"}
+        return import_external_root(root_files, mapping, out_h5, settings)
+    return convert_root_to_hdf5(root_files, out_h5, settings)
+
+
 def convert_root_to_hdf5(
     root_files: Sequence[str | Path], out_h5: str | Path, settings: dict[str, Any]
 ) -> int:

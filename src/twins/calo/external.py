@@ -11,6 +11,11 @@ twin needs; every key and its default is in MAPPING_DEFAULTS:
     cells_order      axis order of the stored array, a permutation of "xyz": "zxy" means the
                      stored array is [nz][nx][ny] (z slowest). The stored shape is cells_shape
                      permuted by cells_order.
+    cells_index_branches  null (dense layout, above) or {x: name, y: name, z: name}: a sparse
+                     layout, where cells_branch is a variable-length list of the non-empty cells'
+                     energies and these integer branches (same length) give each one's cell index
+                     (as Geant4's Par04 example writes EnergyCell with rhoCell, phiCell, zCell);
+                     cells_order must then stay xyz; repeated indices are summed
     cells_unit       eV | keV | MeV | GeV
     cells_transform  none | log10 (stored values are log10 of the energy in cells_unit)
     cells_floor      with log10 only: stored values <= floor are empty cells (0 GeV); null = none
@@ -55,6 +60,7 @@ MAPPING_DEFAULTS: dict[str, Any] = {
     "cells_branch": None,  # required
     "cells_shape": None,  # required
     "cells_order": "xyz",
+    "cells_index_branches": None,
     "cells_unit": "GeV",
     "cells_transform": "none",
     "cells_floor": None,
@@ -128,6 +134,20 @@ def validate_mapping(mapping: Mapping[str, Any]) -> dict[str, Any]:
             f"{_KEY}.cells_order = {order!r}; allowed values are the permutations of 'xyz' "
             "(xyz, xzy, yxz, yzx, zxy, zyx), slowest-varying axis first"
         )
+    index = m["cells_index_branches"]
+    if index is not None:
+        if (
+            not isinstance(index, Mapping)
+            or sorted(index) != ["x", "y", "z"]
+            or not all(isinstance(v, str) and v for v in index.values())
+        ):
+            raise ValueError(
+                f"{_KEY}.cells_index_branches must be null or a mapping {{x: branch, y: branch, z: branch}} "
+                f"of integer index branches, got {index!r}"
+            )
+        if order != "xyz":
+            raise ValueError(f"{_KEY}.cells_order must stay 'xyz' with cells_index_branches (indices name the axes)")
+        m["cells_index_branches"] = dict(index)
     _choice(m, "cells_unit", ENERGY_UNITS_GEV)
     _choice(m, "cells_transform", CELLS_TRANSFORMS)
     if m["cells_floor"] is not None:
@@ -177,6 +197,10 @@ def describe_root_file(f) -> str:
     return "\n".join(dict.fromkeys(lines)) or "  (no objects)"
 
 
+def _unreadable(path: Path, err: Exception) -> str:
+    return f"{path}: not a readable ROOT file ({type(err).__name__}: {err}); it is truncated or corrupt"
+
+
 def _open_tree(path: str | Path, m: Mapping[str, Any]):
     """Open `path` and check the tree and branches of the mapping; return (file, tree)."""
     path = Path(path)
@@ -184,9 +208,8 @@ def _open_tree(path: str | Path, m: Mapping[str, Any]):
         raise InputFileError(f"{path}: file not found")
     try:
         f = uproot.open(path)
-        f.keys()
     except Exception as err:  # uproot raises several types for damaged files
-        raise InputFileError(f"{path}: not a readable ROOT file ({type(err).__name__}: {err})") from None
+        raise InputFileError(_unreadable(path, err)) from None
     try:
         names = {k.split(";")[0]: c for k, c in f.classnames().items()}
         if names.get(m["tree"]) not in ("TTree", "TNtuple", "TNtupleD"):
@@ -194,22 +217,44 @@ def _open_tree(path: str | Path, m: Mapping[str, Any]):
                 f"{path}: no TTree '{m['tree']}' ({_KEY}.tree); the file contains:\n{describe_root_file(f)}"
             )
         tree = f[m["tree"]]
-        for key in ("cells_branch", "energy_branch", "theta_branch"):
-            if m[key] is not None and m[key] not in tree.keys():
+        for key, name in _branch_names(m):
+            if name not in tree.keys():
                 raise InputFileError(
-                    f"{path}: TTree '{m['tree']}' has no branch '{m[key]}' ({_KEY}.{key}); "
+                    f"{path}: TTree '{m['tree']}' has no branch '{name}' ({_KEY}.{key}); "
                     f"the file contains:\n{describe_root_file(f)}"
                 )
         _check_cells_type(path, f, tree[m["cells_branch"]], m)
-    except BaseException:
+    except InputFileError:
         f.close()
         raise
+    except Exception as err:  # a damaged file fails anywhere in its directory or TTree header
+        f.close()
+        raise InputFileError(_unreadable(path, err)) from None
     return f, tree
 
 
+def _branch_names(m: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(mapping key, branch name) of every branch the mapping reads."""
+    names = [(k, m[k]) for k in ("cells_branch", "energy_branch", "theta_branch") if m[k] is not None]
+    for axis, name in (m["cells_index_branches"] or {}).items():
+        names.append((f"cells_index_branches.{axis}", name))
+    return names
+
+
 def _check_cells_type(path: Path, f, branch, m: Mapping[str, Any]) -> None:
-    """A fixed-size cells branch must hold nx*ny*nz numbers; a multi-dim one must have the stored shape."""
+    """A fixed-size cells branch must hold nx*ny*nz numbers; a multi-dim one must have the stored shape.
+    A sparse layout needs variable-length cells and index branches."""
     inner = getattr(branch.interpretation, "inner_shape", None)
+    if m["cells_index_branches"] is not None:
+        tree = branch.tree
+        for name in (m["cells_branch"], *m["cells_index_branches"].values()):
+            if getattr(tree[name].interpretation, "inner_shape", None) is not None:
+                raise InputFileError(
+                    f"{path}: branch '{name}' is {tree[name].typename}, one fixed-size value per event; a sparse "
+                    f"layout (cells_index_branches) needs variable-length branches; the file contains:\n"
+                    f"{describe_root_file(f)}"
+                )
+        return
     if inner is None:  # a variable-length branch (std::vector, C array with a counter): checked per event
         return
     want = stored_shape(m)
@@ -222,8 +267,59 @@ def _check_cells_type(path: Path, f, branch, m: Mapping[str, Any]) -> None:
         )
 
 
-def _cells_to_gev(path: Path, raw: np.ndarray, first: int, m: Mapping[str, Any]) -> np.ndarray:
+def _to_gev(path: Path, values: np.ndarray, first: int, m: Mapping[str, Any]) -> np.ndarray:
+    """Stored cell values (events first) -> float64 GeV: undo the transform, apply floor and unit."""
+    values = np.asarray(values, dtype=np.float64)
+    if m["cells_transform"] == "log10":
+        empty = np.isneginf(values)
+        if m["cells_floor"] is not None:
+            empty |= values <= m["cells_floor"]
+        values = np.where(empty, 0.0, np.power(10.0, np.where(empty, 0.0, values)))
+    if not np.all(np.isfinite(values)):
+        where = np.flatnonzero(~np.isfinite(values.reshape(len(values), -1)).all(axis=1))
+        ev = first + (int(where[0]) if len(where) else 0)
+        raise InputFileError(f"{path}: branch '{m['cells_branch']}' entry {ev} holds non-finite cell values")
+    return values * ENERGY_UNITS_GEV[m["cells_unit"]]
+
+
+def _sparse_cells_to_gev(path: Path, arrays: dict, first: int, m: Mapping[str, Any]) -> np.ndarray:
+    """Sparse cells of one step (energies + index branches) -> float32 (n, nx, ny, nz) GeV."""
+    shape = m["cells_shape"]
+    raw = arrays[m["cells_branch"]]
+    n = len(raw)
+    counts = np.array([len(v) for v in raw], dtype=np.int64)
+    flat = np.zeros(int(counts.sum()), dtype=np.int64)
+    for axis, size in zip("xyz", shape):
+        name = m["cells_index_branches"][axis]
+        index = arrays[name]
+        lengths = np.array([len(v) for v in index], dtype=np.int64)
+        if np.any(lengths != counts):
+            ev = first + int(np.flatnonzero(lengths != counts)[0])
+            raise InputFileError(
+                f"{path}: entry {ev}: index branch '{name}' has {lengths[ev - first]} values but "
+                f"'{m['cells_branch']}' has {counts[ev - first]}; they must list the same cells"
+            )
+        idx = np.concatenate([np.asarray(v, dtype=np.int64) for v in index]) if n else np.zeros(0, np.int64)
+        bad = (idx < 0) | (idx >= size)
+        if np.any(bad):
+            ev = first + int(np.searchsorted(np.cumsum(counts), np.flatnonzero(bad)[0], side="right"))
+            raise InputFileError(
+                f"{path}: entry {ev}: index branch '{name}' holds {idx[bad][0]}, outside [0, {size - 1}] "
+                f"({_KEY}.cells_shape {list(shape)} axis {axis})"
+            )
+        flat = flat * size + idx
+    values = np.concatenate([np.asarray(v, dtype=np.float64) for v in raw]) if n else np.zeros(0)
+    energy = _to_gev(path, values[None, :], first, m)[0]
+    flat += np.repeat(np.arange(n, dtype=np.int64), counts) * int(np.prod(shape))
+    dense = np.bincount(flat, weights=energy, minlength=n * int(np.prod(shape)))
+    return dense.reshape(n, *shape).astype(np.float32)
+
+
+def _cells_to_gev(path: Path, arrays: dict, first: int, m: Mapping[str, Any]) -> np.ndarray:
     """Stored cells of one step -> float32 (n, nx, ny, nz) GeV."""
+    if m["cells_index_branches"] is not None:
+        return _sparse_cells_to_gev(path, arrays, first, m)
+    raw = arrays[m["cells_branch"]]
     want = stored_shape(m)
     n_cells = int(np.prod(want))
     if raw.dtype == object:  # variable-length per event: every event must have nx*ny*nz numbers
@@ -235,16 +331,7 @@ def _cells_to_gev(path: Path, raw: np.ndarray, first: int, m: Mapping[str, Any])
                 f"{_KEY}.cells_shape {list(m['cells_shape'])} needs {n_cells} per event"
             )
         raw = np.stack([np.ravel(v) for v in raw]) if len(raw) else np.zeros((0, n_cells))
-    values = np.asarray(raw, dtype=np.float64).reshape(len(raw), *want)
-    if m["cells_transform"] == "log10":
-        empty = np.isneginf(values)
-        if m["cells_floor"] is not None:
-            empty |= values <= m["cells_floor"]
-        values = np.where(empty, 0.0, np.power(10.0, np.where(empty, 0.0, values)))
-    if not np.all(np.isfinite(values)):
-        ev = first + int(np.flatnonzero(~np.isfinite(values).reshape(len(values), -1).all(axis=1))[0])
-        raise InputFileError(f"{path}: branch '{m['cells_branch']}' entry {ev} holds non-finite cell values")
-    values *= ENERGY_UNITS_GEV[m["cells_unit"]]
+    values = _to_gev(path, np.asarray(raw, dtype=np.float64).reshape(len(raw), *want), first, m)
     # Stored axes are in cells_order; move them to x, y, z (event axis stays first).
     axes = [1 + m["cells_order"].index(a) for a in "xyz"]
     return np.ascontiguousarray(values.transpose(0, *axes), dtype=np.float32)
@@ -261,6 +348,19 @@ def _scalar(path: Path, arrays: dict, m: Mapping[str, Any], quantity: str, n: in
             f"it holds arrays (shape {list(np.shape(raw[0])) if len(raw) else '?'} per event)"
         )
     return raw.astype(np.float64)
+
+
+def _iterate(path: Path, tree, branches: list[str], step_size: int):
+    """tree.iterate in steps, with read errors of a damaged file turned into InputFileError."""
+    steps = tree.iterate(branches, step_size=step_size, library="np")
+    while True:
+        try:
+            arrays = next(steps)
+        except StopIteration:
+            return
+        except Exception as err:
+            raise InputFileError(f"{path}: reading TTree '{tree.name}' failed: " + _unreadable(path, err)) from None
+        yield arrays
 
 
 def import_external_root(
@@ -282,7 +382,7 @@ def import_external_root(
     e_scale = ENERGY_UNITS_GEV[m["energy_unit"]]
     t_scale = ANGLE_UNITS_RAD[m["theta_unit"]]
     pdg = PARTICLE_PDG[m["particle"]]
-    branches = [b for b in (m["cells_branch"], m["energy_branch"], m["theta_branch"]) if b is not None]
+    branches = list(dict.fromkeys(name for _, name in _branch_names(m)))
     writer = ShowerHDF5Writer(out_h5, geometry.shape, chunk_showers=int(settings.get("chunk_showers", 128)))
     try:
         for path in root_files:
@@ -290,9 +390,9 @@ def import_external_root(
             f, tree = _open_tree(path, m)
             with f:
                 first = 0
-                for arrays in tree.iterate(branches, step_size=step_size, library="np"):
+                for arrays in _iterate(path, tree, branches, step_size):
                     n = len(arrays[m["cells_branch"]])
-                    cells = _cells_to_gev(path, arrays[m["cells_branch"]], first, m)
+                    cells = _cells_to_gev(path, arrays, first, m)
                     energy = _scalar(path, arrays, m, "energy", n) * e_scale
                     theta = _scalar(path, arrays, m, "theta", n) * t_scale
                     if np.any(~np.isfinite(energy) | (energy <= 0)):

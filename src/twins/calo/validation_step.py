@@ -17,8 +17,11 @@ from twins.core.provenance import make_provenance
 log = logging.getLogger(__name__)
 
 
-def mean_simulation_speed(timing_paths: Sequence[str | Path]) -> float:
-    """Showers per second of the simulator over all chunks (total showers / total seconds)."""
+def mean_simulation_speed(timing_paths: Sequence[str | Path]) -> float | None:
+    """Showers per second of the simulator over all chunks (total showers / total seconds);
+    None for external data, which has no simulation timing."""
+    if not timing_paths:
+        return None
     timings = [read_json(p) for p in timing_paths]
     return sum(t["showers"] for t in timings) / sum(t["seconds"] for t in timings)
 
