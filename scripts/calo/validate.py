@@ -5,6 +5,7 @@ from twins.core.logs import to_file
 with to_file(snakemake.log[0]):
     validate_to_files(
         reference_h5=snakemake.input.reference,
+        independent_h5=snakemake.input.independent,
         generated_h5=snakemake.input.generated,
         simulate_timings=list(snakemake.input.simulate_timing),
         generate_timing=snakemake.input.generate_timing,
@@ -13,4 +14,5 @@ with to_file(snakemake.log[0]):
         out_metrics=snakemake.output.metrics,
         out_figures={k: v for k, v in snakemake.output.items() if k != "metrics"},
         model=snakemake.wildcards.model,
+        threads=snakemake.threads,
     )

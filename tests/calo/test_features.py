@@ -138,3 +138,39 @@ def test_bad_inputs_raise():
         shower_features(sample(np.zeros((1, NX, NY, NZ)), 0.0), geo)
     with pytest.raises(ValueError, match="radial_edges_mm"):
         shower_features(sample(np.zeros((1, NX, NY, NZ)), 1.0), geo, radial_edges_mm=[1.0, 2.0])
+
+
+def random_sample(n, seed):
+    rng = np.random.default_rng(seed)
+    cells = rng.exponential(1.0, (n, NX, NY, NZ)) * (rng.random((n, NX, NY, NZ)) < 0.3)
+    energy = rng.uniform(5.0, 50.0, n)
+    return ShowerSample(cells.astype(np.float32), energy, np.zeros(n), np.full(n, 11, np.int32))
+
+
+def test_select_matches_features_of_the_selected_showers():
+    geo = make_geometry()
+    showers = random_sample(12, seed=3)
+    features = shower_features(showers, geo, hit_threshold_gev=0.5, chunk_size=5)
+    for mask in (showers.energy > 25.0, np.array([7, 1, 10])):
+        subset = features.select(mask)
+        direct = shower_features(showers[np.sort(mask) if mask.dtype != bool else mask], geo, hit_threshold_gev=0.5)
+        for name in ("e_ratio", "layer_energy_gev", "centre_x_mm", "width_y_mm", "radial_energy_gev", "n_hit"):
+            np.testing.assert_array_equal(getattr(subset, name), getattr(direct, name), err_msg=name)
+        np.testing.assert_array_equal(subset.cell_energies_gev, direct.cell_energies_gev)
+        assert len(subset) == len(direct)
+    assert len(features.select(np.zeros(12, bool)).cell_energies_gev) == 0
+    with pytest.raises(ValueError, match="indices must lie"):
+        features.select(np.array([12]))
+
+
+def test_low_level_matrix_is_cells_over_incident_energy_and_log_energy():
+    geo = make_geometry()
+    showers = random_sample(4, seed=5)
+    features = shower_features(showers, geo)
+    matrix = features.low_level_matrix(showers.cells)
+    assert matrix.shape == (4, NX * NY * NZ + 1)
+    np.testing.assert_allclose(matrix[:, -1], np.log10(showers.energy))
+    np.testing.assert_allclose(matrix[2, :-1], showers.cells[2].ravel() / showers.energy[2], rtol=1e-6)
+    assert matrix[:, :-1].sum(axis=1) == pytest.approx(features.e_ratio, rel=1e-5)
+    with pytest.raises(ValueError, match="cells hold 3 showers"):
+        features.low_level_matrix(showers.cells[:3])

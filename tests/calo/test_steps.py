@@ -56,11 +56,14 @@ def test_metrics_table_has_a_column_per_model(tmp_path):
     for model, sp in (("gan3d", 0.2), ("other", 0.1)):
         paths[model] = tmp_path / f"{model}.json"
         paths[model].write_text(json.dumps({
-            "summary": {"separation_power_e_ratio": sp, "worst_feature": "n_hit"},
+            "summary": {"separation_power_e_ratio": sp, "worst_feature": "n_hit", "fpd_floor": None},
+            "per_energy_bin": [{"energy_min_gev": 10.0, "energy_max_gev": 40.0, "n_reference": 5,
+                                "separation_power_e_ratio": sp, "classifier_auc_high_level": None}],
             "features": {"e_ratio": {"separation_power": sp, "jsd": sp / 2, "moments": {"mean": 0.1}}},
         }))
     frame = metrics_frame(paths)
     assert list(frame.columns) == ["gan3d", "other"]
     assert frame.loc[("e_ratio", "jsd"), "other"] == 0.05
+    assert frame.loc[("E 10-40 GeV", "separation_power_e_ratio"), "gan3d"] == 0.2
     write_metrics_table(paths, tmp_path / "m.html", tmp_path / "m.csv")
     assert "separation_power_e_ratio" in (tmp_path / "m.html").read_text()

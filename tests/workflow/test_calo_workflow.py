@@ -22,7 +22,7 @@ TINY = {
         "simulate": {"events": 200, "chunks": 2},
         "train": {"gan3d": {"epochs": 2, "batch_size": 32, "latent_size": 16,
                             "generator_channels": [8, 4], "discriminator_channels": [4, 8]}},
-        "validate": {"n_bins": 10},
+        "validate": {"n_bins": 10, "energy_bins_gev": [10, 40, 70, 100]},
     }
 }
 CHAIN_AFTER_TRAINING = {"calo_train", "calo_generate", "calo_validate", "calo_report", "all"}
@@ -53,6 +53,9 @@ def test_chain_writes_every_output_with_provenance(workdir):
     assert 0 <= summary["separation_power_e_ratio"] <= 1
     assert 0 <= summary["classifier_auc"] <= 1
     assert summary["speed_ratio"] > 0
+    for key in ("classifier_auc_low_level", "classifier_auc_high_level", "classifier_auc_floor", "fpd", "fpd_floor"):
+        assert summary[key] is not None, key
+    assert len(metrics["per_energy_bin"]) == 3
     generated = read_showers_h5(workdir / "results/calo/generate/gan3d.h5")
     reference = read_showers_h5(workdir / "results/calo/preprocess/test.h5")
     assert generated.cells.shape == reference.cells.shape and generated.cells.min() >= 0
@@ -108,5 +111,6 @@ def test_report_is_self_contained_with_every_figure(workdir):
     snakemake(workdir, "--configfile", "tiny.yaml", "--report", "report.html")
     html = (workdir / "report.html").read_text()
     assert "Calorimeter" in html
-    for name in ("e_ratio", "longitudinal_profile", "radial_profile", "average_shower", "losses", "metrics"):
+    for name in ("e_ratio", "longitudinal_profile", "radial_profile", "average_shower", "losses", "metrics",
+                 "e_ratio_per_energy_bin"):
         assert re.search(rf"{name}\.(png|html)", html), f"{name} missing from the report"

@@ -8,6 +8,7 @@ CALO_FIGURES = {
     "n_hit": "number of hit cells",
     "cell_spectrum": "cell-energy spectrum",
     "average_shower": "average shower (3 projections)",
+    "e_ratio_per_energy_bin": "response and resolution per energy bin",
 }
 
 
@@ -149,6 +150,8 @@ rule calo_generate:
 rule calo_validate:
     input:
         reference="results/calo/preprocess/test.h5",
+        # disjoint simulated showers: the statistical floor of every metric
+        independent="results/calo/preprocess/validation.h5",
         generated="results/calo/generate/{model}.h5",
         simulate_timing=calo_simulation_timings(),
         generate_timing="results/calo/generate/{model}.json",

@@ -73,6 +73,54 @@ class ShowerFeatures:
         """(n_r,) fraction of the sample's deposited energy in each radial bin (sums to 1)."""
         return _normalised(self.radial_energy_gev.sum(axis=0))
 
+    def select(self, mask: np.ndarray) -> "ShowerFeatures":
+        """The features of a subset of the showers; mask: (N,) booleans or an index array (kept in order).
+
+        cell_energies_gev is cut per shower using n_hit, since it lists the hit cells shower by shower."""
+        index = np.asarray(mask)
+        index = np.flatnonzero(index) if index.dtype == bool else np.sort(index.astype(np.int64))
+        if index.size and (index[0] < 0 or index[-1] >= len(self)):
+            raise ValueError(
+                f"ShowerFeatures.select: indices must lie in [0, {len(self)}); got {index.min()}..{index.max()}"
+            )
+        offsets = np.concatenate([[0], np.cumsum(self.n_hit)])
+        cells = [self.cell_energies_gev[offsets[i] : offsets[i + 1]] for i in index]
+        per_shower = {
+            name: getattr(self, name)[index]
+            for name in (
+                "incident_energy_gev",
+                "deposited_energy_gev",
+                "e_ratio",
+                "layer_energy_gev",
+                "depth_centroid_x0",
+                "centre_x_mm",
+                "centre_y_mm",
+                "width_x_mm",
+                "width_y_mm",
+                "radial_energy_gev",
+                "mean_radius_mm",
+                "n_hit",
+            )
+        }
+        return ShowerFeatures(
+            **per_shower,
+            layer_depth_x0=self.layer_depth_x0,
+            radial_edges_mm=self.radial_edges_mm,
+            cell_energies_gev=np.concatenate(cells) if cells else np.empty(0, np.float32),
+            hit_threshold_gev=self.hit_threshold_gev,
+        )
+
+    def low_level_matrix(self, cells: np.ndarray) -> np.ndarray:
+        """Classifier inputs from the voxels, as in the CaloChallenge: (N, nx*ny*nz + 1) float64 holding
+        every cell energy divided by the incident energy, then log10 of the incident energy in GeV.
+
+        cells: (N, nx, ny, nz) energies in GeV of the same showers (ShowerSample.cells)."""
+        cells = np.asarray(cells)
+        if len(cells) != len(self):
+            raise ValueError(f"low_level_matrix: cells hold {len(cells)} showers but the features {len(self)}")
+        flat = cells.reshape(len(cells), -1).astype(np.float64) / self.incident_energy_gev[:, None]
+        return np.concatenate([flat, np.log10(self.incident_energy_gev)[:, None]], axis=1)
+
     def high_level_matrix(self) -> tuple[np.ndarray, list[str]]:
         """Per-shower feature vectors for a classifier test, (N, F) float64, and the F column names.
 

@@ -1,4 +1,4 @@
-"""Plot a 3DGAN training history: losses per epoch, generator and discriminator side by side."""
+"""Plot training histories: the 3DGAN's generator and discriminator losses, a flow's likelihood."""
 
 from __future__ import annotations
 
@@ -15,15 +15,35 @@ PANELS = (
 )
 
 
-def plot_history(history_csv: str | Path, out_png: str | Path) -> Path:
-    """Two panels (generator, discriminator): the weighted total, its validation value if logged, and
-    the unweighted parts (MAPE in %, angle MAE in rad, cross-entropy), on a log axis. Same CSV, same bytes."""
+def read_history(history_csv: str | Path) -> pd.DataFrame:
     try:
         history = pd.read_csv(history_csv)
     except (FileNotFoundError, pd.errors.EmptyDataError) as err:
         raise InputFileError(f"{history_csv}: cannot read the training history ({err})") from None
     if "epoch" not in history or history.empty:
         raise InputFileError(f"{history_csv}: no 'epoch' column or no rows; not a training history")
+    return history
+
+
+def plot_likelihood_history(history_csv: str | Path, out_png: str | Path) -> Path:
+    """A normalizing flow's training and validation loss (negative log-likelihood, may be negative)."""
+    history = read_history(history_csv)
+    fig = new_figure(figsize=(6.0, 4.0))
+    ax = fig.subplots()
+    for column, style in (("loss", {"linewidth": 2.0}), ("val_loss", {"linestyle": "--"})):
+        if column in history:
+            ax.plot(history["epoch"], history[column], marker="o", markersize=3, label=column, **style)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("negative log-likelihood per feature [nats]")
+    ax.legend()
+    fig.tight_layout()
+    return save_figure(fig, out_png)
+
+
+def plot_history(history_csv: str | Path, out_png: str | Path) -> Path:
+    """Two panels (generator, discriminator): the weighted total, its validation value if logged, and
+    the unweighted parts (MAPE in %, angle MAE in rad, cross-entropy), on a log axis. Same CSV, same bytes."""
+    history = read_history(history_csv)
     fig = new_figure(figsize=(10.0, 4.0))
     axes = fig.subplots(1, 2)
     for ax, (title, prefix, total, validation) in zip(axes, PANELS):

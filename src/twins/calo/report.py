@@ -10,11 +10,17 @@ from twins.core.io import atomic_path, read_json
 
 
 def metrics_frame(metrics_paths: dict[str, str | Path]) -> pd.DataFrame:
-    """Headline metrics (the `summary` of each metrics.json) and per-feature scores, models as columns."""
+    """Headline metrics (the `summary` of each metrics.json, floors included), per-energy-bin and per-feature
+    scores, models as columns."""
     columns = {}
     for model, path in metrics_paths.items():
         metrics = read_json(path)
         rows = {("summary", k): v for k, v in metrics["summary"].items()}
+        for part in metrics.get("per_energy_bin", []):
+            label = f"E {part['energy_min_gev']:.0f}-{part['energy_max_gev']:.0f} GeV"
+            for key, value in part.items():
+                if not key.startswith("energy_") and value is not None:
+                    rows[(label, key)] = value
         for feature, scores in metrics.get("features", {}).items():
             for score, value in scores.items():
                 if isinstance(value, (int, float)):
@@ -36,7 +42,10 @@ def write_metrics_table(metrics_paths: dict[str, str | Path], out_html: str | Pa
         "table.metrics td,table.metrics th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}</style>"
         "</head><body><h2>Calorimeter twin: generated vs simulated showers</h2>"
         "<p>Separation power and Jensen-Shannon divergence: 0 = identical distributions, 1 = disjoint. "
-        "Classifier AUC: 0.5 = indistinguishable. Speed ratio: generator / simulator showers per second.</p>"
+        "Classifier AUC (CaloChallenge network, low-level voxels and high-level features): 0.5 = indistinguishable. "
+        "FPD/KPD: Frechet and kernel physics distances on the high-level features (JetNet). "
+        "Keys ending in _floor compare the simulation with an independent simulated sample: the statistical "
+        "floor a perfect generator would reach. Speed ratio: generator / simulator showers per second.</p>"
         f"{html}</body></html>\n"
     )
     with atomic_path(out_html) as tmp:

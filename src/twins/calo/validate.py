@@ -1,8 +1,11 @@
 """CaloChallenge-style validation of generated showers against reference (simulated) showers.
 
 `validate_showers` returns a JSON-able metrics dict: for every high-level feature the separation power
-and Jensen-Shannon divergence of shared-binning histograms and the error of the first two moments,
-a classifier test (held-out ROC AUC on the high-level features), the speed ratio, and a `summary`.
+and Jensen-Shannon divergence of shared-binning histograms and the error of the first two moments;
+the CaloChallenge classifier test (a calibrated network, AUC and JSD) on low-level (voxel) and
+high-level inputs, plus a quick sklearn classifier AUC; the Fréchet and kernel physics distances (FPD,
+KPD) on the high-level features; metrics per incident-energy bin; optionally the same metrics for
+simulation vs an independent simulated sample (the statistical floor); the speed ratio; and a `summary`.
 `plot_validation` draws the matching figures. Both know nothing of Snakemake.
 """
 
@@ -18,6 +21,7 @@ from matplotlib.colors import LogNorm
 
 from twins.calo.features import DEFAULT_HIT_THRESHOLD_GEV, ShowerFeatures, check_grid, shower_features
 from twins.calo.showers import ShowerSample
+from twins.core.classifier import ClassifierSettings, classifier_test
 from twins.core.metrics import (
     CLASSIFIER_KINDS,
     classifier_auc,
@@ -27,6 +31,7 @@ from twins.core.metrics import (
     separation_power,
     shared_bins,
 )
+from twins.core.physics_distances import fpd, kpd
 from twins.core.plots import (
     GENERATED_COLOUR,
     REFERENCE_COLOUR,
@@ -43,13 +48,32 @@ log = logging.getLogger(__name__)
 DEFAULT_SETTINGS: dict[str, Any] = {
     "n_bins": 30,  # bins per feature histogram (shared by reference and generated)
     "hit_threshold_gev": DEFAULT_HIT_THRESHOLD_GEV,  # cells above this count for n_hit and the spectrum
+    # incident-energy bin edges in GeV for metrics["per_energy_bin"] and e_ratio_per_energy_bin.png;
+    # None: three bins at the reference sample's energy terciles
+    "energy_bins_gev": None,
     "classifier": {
+        # quick sklearn classifier (metrics["classifier"]["sklearn"])
         "kind": "hgb",  # 'hgb' (gradient-boosted trees) or 'mlp'
-        "test_fraction": 0.3,  # held-out fraction for the AUC
+        "test_fraction": 0.3,  # held-out fraction for its AUC
         "max_iter": 200,  # boosting rounds / MLP epochs
-        "n_threads": 1,  # threads while fitting (give the rule's `threads`)
+        "n_threads": 1,  # threads for every fit: sklearn, torch, FPD/KPD BLAS (give the rule's `threads`)
+        # CaloChallenge-style network (twins.core.classifier.ClassifierSettings), on low- and high-level inputs
+        "nn": {
+            "hidden": 128,  # units per hidden layer
+            "n_layers": 2,  # hidden layers
+            "epochs": 40,  # the epoch with the lowest validation loss is kept
+            "batch_size": 128,
+            "learning_rate": 1.0e-3,  # Adam
+            "train_fraction": 0.6,  # fixed split; validation also calibrates, the rest is the test set
+            "validation_fraction": 0.2,
+        },
     },
+    # Fréchet physics distance on the standardised high-level features (twins.core.physics_distances.fpd)
+    "fpd": {"min_samples": 200, "max_samples": 600, "num_points": 5, "num_batches": 10},
+    # kernel physics distance, cubic-kernel unbiased MMD^2 (twins.core.physics_distances.kpd)
+    "kpd": {"batch_size": 300, "num_batches": 10},
 }
+MIN_SHOWERS_PER_ENERGY_BIN_CLASSIFIER = 20  # per sample; fewer give classifier_auc_high_level = None
 
 # Scalar features compared as 1-D histograms: name -> (ShowerFeatures attribute, log-spaced bins)
 SCALAR_FEATURES = {
@@ -76,35 +100,49 @@ PLOT_NAMES = (
     "n_hit",
     "cell_spectrum",
     "average_shower",
+    "e_ratio_per_energy_bin",
 )
+
+
+def _overlay(resolved: dict, defaults: dict, value: Any, path: str) -> None:
+    """Copy the mapping `value` into `resolved`, recursing into nested mappings; unknown keys raise."""
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise ValueError(f"calo validation setting '{path}' must be a mapping; got {value!r}")
+    for key, sub_value in value.items():
+        name = f"{path}.{key}" if path else key
+        if key not in defaults:
+            raise ValueError(f"calo validation setting '{name}' is unknown; allowed keys are {sorted(defaults)}")
+        if isinstance(defaults[key], dict):
+            _overlay(resolved[key], defaults[key], sub_value, name)
+        else:
+            resolved[key] = sub_value
+
+
+def _positive_int(value: Any, name: str, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"calo validation setting '{name}' must be an integer >= {minimum}; got {value!r}")
 
 
 def resolve_settings(settings: dict | None) -> dict[str, Any]:
     """DEFAULT_SETTINGS overlaid with `settings`; an unknown or invalid key raises ValueError."""
     resolved = copy.deepcopy(DEFAULT_SETTINGS)
-    settings = dict(settings or {})
-    for key, value in settings.items():
-        if key not in DEFAULT_SETTINGS:
-            raise ValueError(f"calo validation setting '{key}' is unknown; allowed keys are {sorted(DEFAULT_SETTINGS)}")
-        if key == "classifier":
-            if value is not None and not isinstance(value, dict):
-                raise ValueError(f"calo validation setting 'classifier' must be a mapping; got {value!r}")
-            for sub, sub_value in (value or {}).items():
-                if sub not in DEFAULT_SETTINGS["classifier"]:
-                    raise ValueError(
-                        f"calo validation setting 'classifier.{sub}' is unknown; "
-                        f"allowed keys are {sorted(DEFAULT_SETTINGS['classifier'])}"
-                    )
-                resolved["classifier"][sub] = sub_value
-        else:
-            resolved[key] = value
-    n_bins = resolved["n_bins"]
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 2:
-        raise ValueError(f"calo validation setting 'n_bins' must be an integer >= 2; got {n_bins!r}")
+    _overlay(resolved, DEFAULT_SETTINGS, dict(settings or {}), "")
+    _positive_int(resolved["n_bins"], "n_bins", 2)
     if not float(resolved["hit_threshold_gev"]) >= 0:
         raise ValueError(
             f"calo validation setting 'hit_threshold_gev' must be >= 0 GeV; got {resolved['hit_threshold_gev']!r}"
         )
+    edges = resolved["energy_bins_gev"]
+    if edges is not None:
+        arr = np.asarray(edges, dtype=np.float64) if isinstance(edges, (list, tuple)) else np.empty(0)
+        if arr.ndim != 1 or len(arr) < 2 or not np.all(np.isfinite(arr)) or np.any(np.diff(arr) <= 0) or arr[0] < 0:
+            raise ValueError(
+                f"calo validation setting 'energy_bins_gev' must be a list of >= 2 increasing non-negative "
+                f"energies in GeV (or null for terciles); got {edges!r}"
+            )
+        resolved["energy_bins_gev"] = [float(e) for e in arr]
     cls = resolved["classifier"]
     if cls["kind"] not in CLASSIFIER_KINDS:
         raise ValueError(
@@ -114,10 +152,22 @@ def resolve_settings(settings: dict | None) -> dict[str, Any]:
         raise ValueError(
             f"calo validation setting 'classifier.test_fraction' must lie in (0, 1); got {cls['test_fraction']!r}"
         )
-    if int(cls["max_iter"]) < 1:
-        raise ValueError(f"calo validation setting 'classifier.max_iter' must be >= 1; got {cls['max_iter']!r}")
-    if int(cls["n_threads"]) < 1:
-        raise ValueError(f"calo validation setting 'classifier.n_threads' must be >= 1; got {cls['n_threads']!r}")
+    _positive_int(cls["max_iter"], "classifier.max_iter")
+    _positive_int(cls["n_threads"], "classifier.n_threads")
+    try:
+        ClassifierSettings(**cls["nn"], n_threads=cls["n_threads"])
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"calo validation setting 'classifier.nn' is invalid: {err}") from err
+    for key in ("min_samples", "max_samples", "num_batches"):
+        _positive_int(resolved["fpd"][key], f"fpd.{key}")
+    _positive_int(resolved["fpd"]["num_points"], "fpd.num_points", 3)
+    if resolved["fpd"]["min_samples"] >= resolved["fpd"]["max_samples"]:
+        raise ValueError(
+            f"calo validation setting 'fpd.min_samples' ({resolved['fpd']['min_samples']}) must be below "
+            f"'fpd.max_samples' ({resolved['fpd']['max_samples']})"
+        )
+    _positive_int(resolved["kpd"]["batch_size"], "kpd.batch_size", 2)
+    _positive_int(resolved["kpd"]["num_batches"], "kpd.num_batches")
     return resolved
 
 
@@ -201,6 +251,120 @@ def compare_features(ref: ShowerFeatures, gen: ShowerFeatures, n_bins: int) -> d
     return out
 
 
+def energy_bin_edges(reference_energy_gev: np.ndarray, settings: dict) -> np.ndarray:
+    """Incident-energy bin edges in GeV: settings['energy_bins_gev'], or the reference's terciles."""
+    if settings["energy_bins_gev"] is not None:
+        return np.asarray(settings["energy_bins_gev"], dtype=np.float64)
+    edges = np.quantile(np.asarray(reference_energy_gev, dtype=np.float64), [0.0, 1 / 3, 2 / 3, 1.0])
+    return np.unique(edges) if len(np.unique(edges)) >= 2 else np.array([edges[0] * 0.5, edges[0] * 2.0])
+
+
+def _energy_bin_masks(energy: np.ndarray, edges: np.ndarray) -> list[np.ndarray]:
+    """Boolean masks per bin [lo, hi), the last bin closed at its upper edge."""
+    masks = []
+    for k, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
+        upper = energy <= hi if k == len(edges) - 2 else energy < hi
+        masks.append((energy >= lo) & upper)
+    return masks
+
+
+def _nn_settings(resolved: dict) -> dict:
+    return {**resolved["classifier"]["nn"], "n_threads": int(resolved["classifier"]["n_threads"])}
+
+
+def _compare_all(
+    reference: ShowerSample,
+    generated: ShowerSample,
+    ref_features: ShowerFeatures,
+    gen_features: ShowerFeatures,
+    resolved: dict,
+    seed: int,
+    key: str,
+) -> dict[str, Any]:
+    """Histogram metrics, both network classifier tests, FPD and KPD of one pair of samples."""
+    features = compare_features(ref_features, gen_features, int(resolved["n_bins"]))
+    ref_high, names = ref_features.high_level_matrix()
+    gen_high, _ = gen_features.high_level_matrix()
+    nn = _nn_settings(resolved)
+    n_threads = int(resolved["classifier"]["n_threads"])
+    low = classifier_test(
+        ref_features.low_level_matrix(reference.cells),
+        gen_features.low_level_matrix(generated.cells),
+        seed=derive_seed(seed, "calo", "validate", key, "classifier", "low_level"),
+        settings=nn,
+    )
+    high = classifier_test(
+        ref_high, gen_high, seed=derive_seed(seed, "calo", "validate", key, "classifier", "high_level"), settings=nn
+    )
+    fpd_value, fpd_error = fpd(
+        ref_high,
+        gen_high,
+        seed=derive_seed(seed, "calo", "validate", key, "fpd"),
+        **resolved["fpd"],
+        n_threads=n_threads,
+    )
+    kpd_value, kpd_error = kpd(
+        ref_high,
+        gen_high,
+        seed=derive_seed(seed, "calo", "validate", key, "kpd"),
+        **resolved["kpd"],
+        n_threads=n_threads,
+    )
+    for label, result in (("low-level", low), ("high-level", high)):
+        log.info("%s: %s classifier AUC %.4f, JSD %.4f", key, label, result["auc"], result["jsd"])
+    log.info("%s: FPD %.4g +- %.2g, KPD %.4g +- %.2g", key, fpd_value, fpd_error, kpd_value, kpd_error)
+    sep = {name: m["separation_power"] for name, m in features.items()}
+    return {
+        "n_reference": len(reference),
+        "n_generated": len(generated),
+        "features": features,
+        "mean_separation_power": float(np.mean(list(sep.values()))),
+        "worst_feature": max(sep, key=sep.get),
+        "classifier": {"low_level": low, "high_level": high, "high_level_feature_names": names},
+        "fpd": {"value": fpd_value, "error": fpd_error, "n_features": len(names)},
+        "kpd": {"value": kpd_value, "error": kpd_error, "n_features": len(names)},
+    }
+
+
+def _per_energy_bin(
+    ref_features: ShowerFeatures, gen_features: ShowerFeatures, resolved: dict, seed: int
+) -> list[dict[str, Any]]:
+    """e_ratio and longitudinal-profile separation power and the high-level classifier AUC per
+    incident-energy bin; a bin with no shower in one sample gets None for its metrics."""
+    edges = energy_bin_edges(ref_features.incident_energy_gev, resolved)
+    ref_masks = _energy_bin_masks(ref_features.incident_energy_gev, edges)
+    gen_masks = _energy_bin_masks(gen_features.incident_energy_gev, edges)
+    out = []
+    for k, (ref_mask, gen_mask) in enumerate(zip(ref_masks, gen_masks)):
+        n_ref, n_gen = int(ref_mask.sum()), int(gen_mask.sum())
+        row: dict[str, Any] = {
+            "energy_min_gev": float(edges[k]),
+            "energy_max_gev": float(edges[k + 1]),
+            "n_reference": n_ref,
+            "n_generated": n_gen,
+            "separation_power_e_ratio": None,
+            "separation_power_longitudinal_profile": None,
+            "classifier_auc_high_level": None,
+        }
+        if n_ref and n_gen:
+            ref, gen = ref_features.select(ref_mask), gen_features.select(gen_mask)
+            row["separation_power_e_ratio"] = _compare_samples(ref.e_ratio, gen.e_ratio, int(resolved["n_bins"]))[
+                "separation_power"
+            ]
+            row["separation_power_longitudinal_profile"] = _compare_profiles(
+                ref.layer_depth_x0, ref.longitudinal_profile, gen.longitudinal_profile
+            )["separation_power"]
+            if min(n_ref, n_gen) >= MIN_SHOWERS_PER_ENERGY_BIN_CLASSIFIER:
+                row["classifier_auc_high_level"] = classifier_test(
+                    ref.high_level_matrix()[0],
+                    gen.high_level_matrix()[0],
+                    seed=derive_seed(seed, "calo", "validate", "energy_bin", k),
+                    settings=_nn_settings(resolved),
+                )["auc"]
+        out.append(row)
+    return out
+
+
 def validate_showers(
     reference: ShowerSample,
     generated: ShowerSample,
@@ -209,31 +373,45 @@ def validate_showers(
     seed: int,
     simulator_showers_per_s: float | None = None,
     generator_showers_per_s: float | None = None,
+    independent_reference: ShowerSample | None = None,
 ) -> dict[str, Any]:
     """Compare generated showers with reference showers on the same geometry; return the metrics dict.
 
-    settings: see DEFAULT_SETTINGS (n_bins, hit_threshold_gev, classifier{kind, test_fraction, max_iter,
-    n_threads}); missing keys take the defaults, unknown keys raise ValueError.
-    seed: master seed; the classifier's split and initialisation derive from it, so the result is
+    settings: see DEFAULT_SETTINGS; missing keys take the defaults, unknown keys raise ValueError.
+    seed: master seed; every split, subsample and initialisation derives from it, so the result is
     deterministic. The speeds (showers per second) give summary.speed_ratio = generator / simulator.
+    independent_reference: a second simulated sample, disjoint from `reference`; when given, the same
+    metrics are computed for reference vs it (subsampled to at most len(generated) showers, so the
+    histograms have the generated sample's statistics) under metrics["floor"]: the values a perfect
+    generator would reach with these sample sizes.
 
-    Returns {n_reference, n_generated, settings, features{name: {...}}, classifier{...}, speed{...},
-    summary{...}}; all values are plain Python numbers, strings, lists or None.
+    Returns {n_reference, n_generated, settings, features{name: {...}}, classifier{auc, kind, low_level,
+    high_level, sklearn, ...}, fpd{value, error}, kpd{value, error}, per_energy_bin[...], floor{...} or
+    None, speed{...}, summary{...}}; all values are plain Python numbers, strings, lists or None.
     """
     resolved = resolve_settings(settings)
     check_grid(reference, geometry, "reference")
     check_grid(generated, geometry, "generated")
+    if independent_reference is not None:
+        check_grid(independent_reference, geometry, "independent reference")
+    for name, speed in (
+        ("simulator_showers_per_s", simulator_showers_per_s),
+        ("generator_showers_per_s", generator_showers_per_s),
+    ):
+        if speed is not None and not speed > 0:
+            raise ValueError(f"{name} must be a positive number of showers per second; got {speed!r}")
     threshold = float(resolved["hit_threshold_gev"])
     ref_features = shower_features(reference, geometry, hit_threshold_gev=threshold)
     gen_features = shower_features(generated, geometry, hit_threshold_gev=threshold)
     log.info("validating %d generated against %d reference showers", len(generated), len(reference))
 
-    features = compare_features(ref_features, gen_features, int(resolved["n_bins"]))
+    main = _compare_all(reference, generated, ref_features, gen_features, resolved, seed, "generated")
+    features = main["features"]
 
     cls = resolved["classifier"]
     ref_matrix, names = ref_features.high_level_matrix()
     gen_matrix, _ = gen_features.high_level_matrix()
-    auc = classifier_auc(
+    sklearn_auc = classifier_auc(
         ref_matrix,
         gen_matrix,
         seed=derive_seed(seed, "calo", "validate", "classifier"),
@@ -242,26 +420,50 @@ def validate_showers(
         max_iter=int(cls["max_iter"]),
         n_threads=int(cls["n_threads"]),
     )
-    log.info("classifier (%s) AUC on %d high-level features: %.4f", cls["kind"], len(names), auc)
+    log.info("sklearn classifier (%s) AUC on %d high-level features: %.4f", cls["kind"], len(names), sklearn_auc)
+    per_energy_bin = _per_energy_bin(ref_features, gen_features, resolved, seed)
+
+    floor = None
+    if independent_reference is not None:
+        indep = independent_reference
+        if len(indep) > len(generated):
+            rng = np.random.default_rng(derive_seed(seed, "calo", "validate", "floor", "subsample"))
+            indep = indep[np.sort(rng.choice(len(indep), len(generated), replace=False))]
+        indep_features = shower_features(indep, geometry, hit_threshold_gev=threshold)
+        floor = _compare_all(reference, indep, ref_features, indep_features, resolved, seed, "floor")
 
     speed_ratio = None
-    for name, speed in (
-        ("simulator_showers_per_s", simulator_showers_per_s),
-        ("generator_showers_per_s", generator_showers_per_s),
-    ):
-        if speed is not None and not speed > 0:
-            raise ValueError(f"{name} must be a positive number of showers per second; got {speed!r}")
     if simulator_showers_per_s is not None and generator_showers_per_s is not None:
         speed_ratio = float(generator_showers_per_s) / float(simulator_showers_per_s)
 
-    sep = {name: m["separation_power"] for name, m in features.items()}
-    worst = max(sep, key=sep.get)
+    low, high = main["classifier"]["low_level"], main["classifier"]["high_level"]
+
+    def from_floor(*keys: str) -> Any:
+        if floor is None:
+            return None
+        value: Any = floor
+        for key in keys:
+            value = value[key]
+        return value
+
     return {
         "n_reference": len(reference),
         "n_generated": len(generated),
         "settings": resolved,
         "features": features,
-        "classifier": {"auc": auc, "kind": cls["kind"], "n_features": len(names), "feature_names": names},
+        "classifier": {
+            "auc": high["auc"],
+            "kind": "nn",
+            "n_features": len(names),
+            "feature_names": names,
+            "low_level": low,
+            "high_level": high,
+            "sklearn": {"auc": sklearn_auc, "kind": cls["kind"]},
+        },
+        "fpd": main["fpd"],
+        "kpd": main["kpd"],
+        "per_energy_bin": per_energy_bin,
+        "floor": floor,
         "speed": {
             "simulator_showers_per_s": None if simulator_showers_per_s is None else float(simulator_showers_per_s),
             "generator_showers_per_s": None if generator_showers_per_s is None else float(generator_showers_per_s),
@@ -270,11 +472,25 @@ def validate_showers(
         "summary": {
             "separation_power_e_ratio": features["e_ratio"]["separation_power"],
             "separation_power_longitudinal_profile": features["longitudinal_profile"]["separation_power"],
-            "mean_separation_power": float(np.mean(list(sep.values()))),
+            "mean_separation_power": main["mean_separation_power"],
             "mean_jsd": float(np.mean([m["jsd"] for m in features.values()])),
-            "worst_feature": worst,
-            "classifier_auc": auc,
+            "worst_feature": main["worst_feature"],
+            "classifier_auc": high["auc"],
+            "classifier_auc_low_level": low["auc"],
+            "classifier_auc_high_level": high["auc"],
+            "classifier_jsd_low_level": low["jsd"],
+            "classifier_jsd_high_level": high["jsd"],
+            "fpd": main["fpd"]["value"],
+            "fpd_error": main["fpd"]["error"],
+            "kpd": main["kpd"]["value"],
+            "kpd_error": main["kpd"]["error"],
             "speed_ratio": speed_ratio,
+            "mean_separation_power_floor": from_floor("mean_separation_power"),
+            "separation_power_e_ratio_floor": from_floor("features", "e_ratio", "separation_power"),
+            "classifier_auc_floor": from_floor("classifier", "high_level", "auc"),
+            "classifier_auc_low_level_floor": from_floor("classifier", "low_level", "auc"),
+            "fpd_floor": from_floor("fpd", "value"),
+            "kpd_floor": from_floor("kpd", "value"),
         },
     }
 
@@ -377,6 +593,39 @@ def _plot_average_shower(reference, generated, geometry, labels, path: Path) -> 
     return save_figure(fig, path)
 
 
+def _plot_e_ratio_per_energy_bin(ref, gen, edges: np.ndarray, labels, path: Path) -> Path:
+    """Mean and standard deviation of E_dep / E_inc per incident-energy bin: reference as boxes spanning
+    the bin (height = mean +- std), generated as points with error bars at the bin's mean energy."""
+    fig = new_figure(figsize=(6.0, 4.5))
+    ax = fig.add_subplot()
+    for k, (ref_mask, gen_mask) in enumerate(
+        zip(_energy_bin_masks(ref.incident_energy_gev, edges), _energy_bin_masks(gen.incident_energy_gev, edges))
+    ):
+        lo, hi = edges[k], edges[k + 1]
+        if ref_mask.any():
+            mean, std = ref.e_ratio[ref_mask].mean(), ref.e_ratio[ref_mask].std()
+            ax.fill_between([lo, hi], mean - std, mean + std, color=REFERENCE_COLOUR, alpha=0.3, linewidth=0)
+            ax.plot(
+                [lo, hi], [mean, mean], color=REFERENCE_COLOUR, label=f"{labels[0]} (mean ± std)" if k == 0 else None
+            )
+        if gen_mask.any():
+            e_mean = gen.incident_energy_gev[gen_mask].mean()
+            ax.errorbar(
+                e_mean,
+                gen.e_ratio[gen_mask].mean(),
+                yerr=gen.e_ratio[gen_mask].std(),
+                fmt="o",
+                markersize=4,
+                color=GENERATED_COLOUR,
+                linewidth=1,
+                label=labels[1] if k == 0 else None,
+            )
+    ax.set_xlabel("incident energy [GeV]")
+    ax.set_ylabel(r"$E_\mathrm{dep} / E_\mathrm{inc}$")
+    ax.legend()
+    return save_figure(fig, path)
+
+
 def plot_validation(
     reference: ShowerSample,
     generated: ShowerSample,
@@ -390,8 +639,10 @@ def plot_validation(
 
     Names (files are <name>.png): e_ratio, n_hit, cell_spectrum (histograms with a generated/reference
     ratio panel), longitudinal_profile, radial_profile, centre_of_energy and shower_width (per layer),
-    average_shower (x-y, x-z, y-z projections of the mean shower, reference over generated).
-    settings: the same slice as validate_showers (n_bins, hit_threshold_gev); defaults otherwise.
+    average_shower (x-y, x-z, y-z projections of the mean shower, reference over generated),
+    e_ratio_per_energy_bin (mean and spread of E_dep / E_inc in the incident-energy bins).
+    settings: the same slice as validate_showers (n_bins, hit_threshold_gev, energy_bins_gev); defaults
+    otherwise.
     Identical inputs give byte-identical files.
     """
     resolved = resolve_settings(settings)
@@ -445,4 +696,6 @@ def plot_validation(
     )
     _plot_per_layer(ref, gen, labels, ("width_x_mm", "width_y_mm"), "shower width in {} [mm]", paths["shower_width"])
     _plot_average_shower(reference, generated, geometry, labels, paths["average_shower"])
+    edges = energy_bin_edges(ref.incident_energy_gev, resolved)
+    _plot_e_ratio_per_energy_bin(ref, gen, edges, labels, paths["e_ratio_per_energy_bin"])
     return paths

@@ -27,11 +27,14 @@ def mean_simulation_speed(timing_paths: Sequence[str | Path]) -> float | None:
 
 
 def validate_to_files(
-    reference_h5: str | Path, generated_h5: str | Path, simulate_timings: Sequence[str | Path],
-    generate_timing: str | Path, settings: dict[str, Any], seed: int, out_metrics: str | Path,
-    out_figures: dict[str, str | Path], model: str,
+    reference_h5: str | Path, independent_h5: str | Path, generated_h5: str | Path,
+    simulate_timings: Sequence[str | Path], generate_timing: str | Path, settings: dict[str, Any], seed: int,
+    out_metrics: str | Path, out_figures: dict[str, str | Path], model: str, threads: int = 1,
 ) -> dict[str, Any]:
+    """Generated vs simulated test set (and simulated vs an independent simulated sample, the floor)."""
+    settings = {**settings, "classifier": {**settings.get("classifier", {}), "n_threads": int(threads)}}
     reference = read_showers_h5(reference_h5)
+    independent = read_showers_h5(independent_h5)
     generated = read_showers_h5(generated_h5)
     geometry = geometry_from_dict(read_geometry_attr(reference_h5))
     same_conditions = len(reference) == len(generated) and np.allclose(reference.energy, generated.energy)
@@ -42,11 +45,12 @@ def validate_to_files(
         reference, generated, geometry, settings, seed,
         simulator_showers_per_s=mean_simulation_speed(simulate_timings),
         generator_showers_per_s=read_json(generate_timing)["showers_per_second"],
+        independent_reference=independent,
     )
     metrics["model"] = model
     metrics["conditions_matched"] = bool(same_conditions)
     metrics["provenance"] = make_provenance(
-        "calo_validate", settings, seed=seed, inputs=[reference_h5, generated_h5]
+        "calo_validate", settings, seed=seed, inputs=[reference_h5, independent_h5, generated_h5]
     )
     written = plot_validation(reference, generated, geometry, Path(out_metrics).parent,
                               labels=("simulation (test set)", model), settings=settings)

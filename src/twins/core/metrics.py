@@ -9,7 +9,9 @@ into one shared binning, each histogram is normalised to unit sum, and
 
 `classifier_auc` is the CaloChallenge "classifier test": a classifier learns to tell reference from
 generated events; its held-out ROC AUC is 0.5 when the two are indistinguishable and 1 when they are
-fully separable.
+fully separable. The CaloChallenge's own version (a calibrated network, with AUC and JSD) is
+`twins.core.classifier.classifier_test`; the Fréchet and kernel physics distances are in
+`twins.core.physics_distances`.
 """
 
 from __future__ import annotations
