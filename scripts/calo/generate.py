@@ -4,6 +4,7 @@ from twins.core.logs import to_file
 
 with to_file(snakemake.log[0]):
     generate_to_file(
+        model=snakemake.wildcards.model,
         model_path=snakemake.input.model,
         test_h5=snakemake.input.test,
         settings=snakemake.params.generate,

@@ -55,3 +55,13 @@ def test_bad_values_name_the_key(path, value, expected):
     with pytest.raises(ConfigError, match=None) as info:
         validate_config(config, SCHEMA)
     assert expected in str(info.value)
+
+
+def test_schema_defaults_match_the_library_defaults():
+    """Drift check: what the workflow fills in is what the library would use on its own."""
+    from twins.calo.caloinn import DEFAULT_SETTINGS as CALOINN
+    from twins.calo.train import DEFAULT_SETTINGS as GAN3D
+
+    config = validate_config({"twins": ["calo"]}, SCHEMA)
+    assert config["calo"]["train"]["gan3d"] == GAN3D
+    assert config["calo"]["train"]["caloinn"] == CALOINN

@@ -20,8 +20,10 @@ pytestmark = pytest.mark.workflow
 TINY = {
     "calo": {
         "simulate": {"events": 200, "chunks": 2},
+        "models": ["gan3d", "caloinn"],
         "train": {"gan3d": {"epochs": 2, "batch_size": 32, "latent_size": 16,
-                            "generator_channels": [8, 4], "discriminator_channels": [4, 8]}},
+                            "generator_channels": [8, 4], "discriminator_channels": [4, 8]},
+                  "caloinn": {"epochs": 2, "batch_size": 32, "blocks": 2, "hidden_features": [16], "bins": 4}},
         "validate": {"n_bins": 10, "energy_bins_gev": [10, 40, 70, 100]},
     }
 }
@@ -47,8 +49,9 @@ def dry_run_with(workdir, overrides, name):
     return planned_jobs(snakemake(workdir, "-n", "--configfile", name).stdout)
 
 
-def test_chain_writes_every_output_with_provenance(workdir):
-    metrics = json.loads((workdir / "results/calo/validate/gan3d/metrics.json").read_text())
+@pytest.mark.parametrize("model", ["gan3d", "caloinn"])
+def test_chain_writes_every_output_with_provenance(workdir, model):
+    metrics = json.loads((workdir / f"results/calo/validate/{model}/metrics.json").read_text())
     summary = metrics["summary"]
     assert 0 <= summary["separation_power_e_ratio"] <= 1
     assert 0 <= summary["classifier_auc"] <= 1
@@ -56,7 +59,7 @@ def test_chain_writes_every_output_with_provenance(workdir):
     for key in ("classifier_auc_low_level", "classifier_auc_high_level", "classifier_auc_floor", "fpd", "fpd_floor"):
         assert summary[key] is not None, key
     assert len(metrics["per_energy_bin"]) == 3
-    generated = read_showers_h5(workdir / "results/calo/generate/gan3d.h5")
+    generated = read_showers_h5(workdir / f"results/calo/generate/{model}.h5")
     reference = read_showers_h5(workdir / "results/calo/preprocess/test.h5")
     assert generated.cells.shape == reference.cells.shape and generated.cells.min() >= 0
     np.testing.assert_array_equal(generated.energy, reference.energy)
@@ -67,8 +70,9 @@ def test_chain_writes_every_output_with_provenance(workdir):
     with uproot.open(workdir / "results/calo/simulate/chunk_0.root") as f:
         root_record = json.loads(str(f["provenance"]))
     assert root_record["config"]["events"] == 200 and root_record["master_seed"] == 42
-    assert (workdir / "results/calo/report/metrics.html").read_text().count("<tr") > 5
-    for name in ("simulate_0", "train_gan3d", "validate_gan3d"):
+    table = (workdir / "results/calo/report/metrics.html").read_text()
+    assert table.count("<tr") > 5 and "caloinn" in table and "gan3d" in table
+    for name in ("simulate_0", f"train_{model}", f"validate_{model}"):
         assert (workdir / f"benchmarks/calo/{name}.tsv").exists()
         assert (workdir / f"logs/calo/{name}.log").exists()
 
@@ -80,6 +84,7 @@ def test_nothing_left_to_do_after_a_run(workdir):
 def test_changing_epochs_reruns_only_training_and_after(workdir):
     jobs = dry_run_with(workdir, [(("calo", "train", "gan3d", "epochs"), 3)], "epochs.yaml")
     assert set(jobs) == CHAIN_AFTER_TRAINING
+    assert jobs["calo_train"] == jobs["calo_generate"] == jobs["calo_validate"] == 1  # CaloINN untouched
 
 
 def test_changing_events_reruns_everything_from_simulation(workdir):

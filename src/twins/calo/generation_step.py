@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from twins.calo.generate import generate_showers
+from twins.calo.models import get_model
 from twins.calo.hdf5io import read_geometry_attr, read_showers_h5, write_showers_h5
 from twins.calo.showers import ShowerSample
 from twins.core.io import write_json
@@ -31,12 +31,13 @@ def generation_conditions(test_h5: str | Path, settings: dict[str, Any]) -> tupl
 
 
 def generate_to_file(
-    model_path: str | Path, test_h5: str | Path, settings: dict[str, Any], seed: int, device: str,
+    model: str, model_path: str | Path, test_h5: str | Path, settings: dict[str, Any], seed: int, device: str,
     out_h5: str | Path, out_timing: str | Path,
 ) -> None:
+    """Sample the trained `model` at the chosen conditions; write the showers (GeV) and the throughput."""
     energy, theta, pdg = generation_conditions(test_h5, settings)
-    generate_seed = derive_seed(seed, "calo", "generate")
-    cells, showers_per_second = generate_showers(
+    generate_seed = derive_seed(seed, "calo", "generate", model)
+    cells, showers_per_second = get_model(model).generate(
         model_path, energy, theta, batch_size=settings["batch_size"], seed=generate_seed, device=device
     )
     geometry = read_geometry_attr(test_h5)

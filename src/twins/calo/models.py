@@ -1,14 +1,38 @@
-"""The calorimeter generators the workflow can train, by name (config calo.models)."""
+"""The calorimeter generators the workflow can train and sample, by name (config calo.models)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from twins.calo.plot_training import plot_history
+import numpy as np
+
+from twins.calo.generate import generate_showers
+from twins.calo.plot_training import plot_history, plot_likelihood_history
 from twins.calo.train import train_gan3d
+from twins.calo.train_caloinn import generate_caloinn, train_caloinn
 
-MODELS = ("gan3d",)
+
+@dataclass(frozen=True)
+class GeneratorModel:
+    """What the workflow needs of a model: train it, sample it (cells in GeV, showers/s), plot its history."""
+
+    train: Callable[..., Any]
+    generate: Callable[..., tuple[np.ndarray, float]]
+    plot_history: Callable[[str | Path, str | Path], Path]
+
+
+MODELS = {
+    "gan3d": GeneratorModel(train_gan3d, generate_showers, plot_history),
+    "caloinn": GeneratorModel(train_caloinn, generate_caloinn, plot_likelihood_history),
+}
+
+
+def get_model(name: str) -> GeneratorModel:
+    if name not in MODELS:
+        raise ValueError(f"unknown calo model '{name}' (config calo.models); available: {sorted(MODELS)}")
+    return MODELS[name]
 
 
 def train_model(
@@ -16,10 +40,9 @@ def train_model(
     checkpoint_path: str | Path, out_model: str | Path, out_history: str | Path, out_losses_png: str | Path,
 ) -> None:
     """Train the generator named `model` and plot its loss history."""
-    if model != "gan3d":
-        raise ValueError(f"unknown calo model '{model}'; available: {list(MODELS)}")
-    train_gan3d(
+    entry = get_model(model)
+    entry.train(
         train_h5, settings, seed, out_model=out_model, out_history=out_history, checkpoint_path=checkpoint_path,
         device=device, validation_h5=validation_h5,
     )
-    plot_history(out_history, out_losses_png)
+    entry.plot_history(out_history, out_losses_png)

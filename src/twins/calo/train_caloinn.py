@@ -1,0 +1,315 @@
+"""Train the CaloINN flow (config slice `calo.train.caloinn`) and generate showers with it.
+
+Training maximises the likelihood of the preprocessed showers (see twins.calo.caloinn) given the
+conditions; the loss is the negative log-likelihood in nats per feature, with fresh dequantisation noise
+for every batch. With a validation file, `val_loss` (fixed noise) is computed every epoch and training
+stops early after `patience` epochs without improvement, keeping the best weights.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from twins.calo.caloinn import (
+    ARCHITECTURE_KEYS,
+    CaloINNFlow,
+    CaloINNPreprocessing,
+    build_flow,
+    nats_per_feature,
+    resolve_settings,
+)
+from twins.calo.train import deterministic_algorithms
+from twins.core.io import InputFileError, atomic_path, open_hdf5, read_datasets
+from twins.core.provenance import make_provenance, sha256_file
+from twins.core.seeding import derive_seed, seed_everything
+from twins.core.training import CheckpointedTraining, select_device
+
+log = logging.getLogger(__name__)
+
+MODEL_FORMAT = "twins.calo.caloinn/1"
+MODEL_KEYS = ("format", "flow_state", "architecture", "preprocessing")
+SHOWER_DATASETS = ("showers", "energy", "theta")
+
+
+def load_split_showers(path: str | Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict, float]:
+    """(cells (N, nx, ny, nz) GeV float64, energy (N,) GeV, theta (N,) rad, geometry, cell threshold GeV) of a
+    preprocessed split file; showers without visible energy are dropped. InputFileError naming the file."""
+    data = read_datasets(path, SHOWER_DATASETS)
+    with open_hdf5(path) as f:
+        if "geometry" not in f.attrs:
+            raise InputFileError(f"{path}: missing attribute 'geometry'; rerun the calo_preprocess rule")
+        geometry = json.loads(f.attrs["geometry"])
+        transform = json.loads(f.attrs["transform"]) if "transform" in f.attrs else {}
+    cells, energy, theta = (np.asarray(data[k], dtype=np.float64) for k in SHOWER_DATASETS)
+    n = len(cells)
+    if cells.ndim != 4 or energy.shape != (n,) or theta.shape != (n,):
+        raise InputFileError(
+            f"{path}: 'showers' must be (N, nx, ny, nz) and 'energy', 'theta' (N,); got "
+            f"{cells.shape}, {energy.shape}, {theta.shape}"
+        )
+    expected = tuple(int(geometry[k]) for k in ("nx", "ny", "nz") if k in geometry)
+    if len(expected) == 3 and expected != cells.shape[1:]:
+        raise InputFileError(f"{path}: showers are {cells.shape[1:]} cells but the geometry attribute says {expected}")
+    for name, values in zip(SHOWER_DATASETS, (cells, energy, theta)):
+        if not np.isfinite(values).all():
+            raise InputFileError(f"{path}: dataset '{name}' holds NaN or infinite values; rerun calo_preprocess")
+    if (energy <= 0).any() or (cells < 0).any():
+        raise InputFileError(f"{path}: incident energies must be positive and 'showers' non-negative")
+    keep = cells.sum(axis=(1, 2, 3)) > 0
+    if not keep.all():
+        log.warning("%s: dropping %d showers with no visible energy", path, int((~keep).sum()))
+    if keep.sum() < 2:
+        raise InputFileError(f"{path}: fewer than two showers with visible energy; nothing to train on")
+    threshold = float(transform.get("cell_threshold_gev", 0.0))
+    as_t = torch.from_numpy
+    return as_t(cells[keep]), as_t(energy[keep]), as_t(theta[keep]), geometry, threshold
+
+
+def _write_model(out_model, flow, settings, preprocessing, geometry, condition_ranges, provenance) -> None:
+    record = {
+        "format": MODEL_FORMAT,
+        "flow_state": {k: v.detach().cpu() for k, v in flow.state_dict().items()},
+        "architecture": {k: settings[k] for k in ARCHITECTURE_KEYS},
+        "preprocessing": preprocessing.to_dict(),
+        "geometry": geometry,
+        "condition_ranges": condition_ranges,
+        "provenance": provenance,
+    }
+    with atomic_path(out_model) as tmp:
+        torch.save(record, tmp)
+
+
+def train_caloinn(
+    train_h5: str | Path,
+    settings: dict[str, Any],
+    seed: int,
+    out_model: str | Path,
+    out_history: str | Path,
+    checkpoint_path: str | Path,
+    device: str = "auto",
+    validation_h5: str | Path | None = None,
+) -> pd.DataFrame:
+    """Train CaloINN on a preprocessed split file (its 'showers' in GeV); write the model file and history CSV.
+
+    settings: the `calo.train.caloinn` slice (see twins.calo.caloinn.DEFAULT_SETTINGS); unknown keys raise.
+    checkpoint_path: written after every epoch; a rerun with the same settings (bar `epochs`), seed and
+        inputs resumes from it and gives the same weights as an uninterrupted run (on the CPU).
+    validation_h5: optional held-out split; adds `val_loss` and early stopping on it.
+    out_model: torch.save of {"format": "twins.calo.caloinn/1", "flow_state", "architecture",
+        "preprocessing", "geometry", "condition_ranges", "provenance"}, written atomically.
+    Returns the history (epoch, loss, [val_loss,] lr, seconds), one row per epoch.
+    """
+    settings = resolve_settings(settings)
+    torch_device = select_device(device)
+    cells, energy, theta, geometry, threshold = load_split_showers(train_h5)
+    validation = load_split_showers(validation_h5) if validation_h5 is not None else None
+    if validation is not None and validation[0].shape[1:] != cells.shape[1:]:
+        raise InputFileError(
+            f"{validation_h5}: showers are {tuple(validation[0].shape[1:])} cells but {train_h5} has "
+            f"{tuple(cells.shape[1:])}"
+        )
+    if settings["noise_level_gev"] > threshold > 0:
+        log.warning(
+            "noise_level_gev %.3g is above the cell threshold %.3g GeV: dequantisation noise can survive "
+            "generation", settings["noise_level_gev"], threshold
+        )
+    inputs = [Path(train_h5)] + ([Path(validation_h5)] if validation_h5 is not None else [])
+    fingerprint = {
+        "settings": {k: v for k, v in settings.items() if k not in ("epochs", "patience")},
+        "seed": int(seed),
+        "inputs": [sha256_file(p) for p in inputs],
+    }
+
+    def key(*k: str) -> int:
+        return derive_seed(seed, "calo", "train", "caloinn", *k)
+
+    preprocessing = CaloINNPreprocessing(
+        tuple(cells.shape[1:]),
+        cell_threshold_gev=threshold,
+        noise_level_gev=float(settings["noise_level_gev"]),
+        logit_alpha=float(settings["logit_alpha"]),
+    )
+    preprocessing.fit(cells, energy, theta, torch.Generator().manual_seed(key("fit")))
+    conditions = preprocessing.encode_conditions(energy, theta)
+    val_features = val_conditions = None
+    if validation is not None:
+        val_features = preprocessing.forward(
+            validation[0], validation[1], torch.Generator().manual_seed(key("validation"))
+        ).float()
+        val_conditions = preprocessing.encode_conditions(validation[1], validation[2])
+
+    with deterministic_algorithms():
+        seed_everything(key("init"))
+        flow = build_flow(settings, preprocessing.features).to(torch_device)
+        optimizer = torch.optim.Adam(flow.parameters(), lr=float(settings["learning_rate"]))
+        gamma = float(settings["lr_decay"]) if settings["lr_schedule"] == "exponential" else 1.0
+        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=gamma)
+        rng = np.random.default_rng(key("batches"))
+        noise_gen = torch.Generator().manual_seed(key("noise"))
+        batch_size = min(settings["batch_size"], len(cells))
+        n_batches = len(cells) // batch_size
+
+        def train_epoch(epoch: int) -> dict[str, float]:
+            flow.train()
+            order = torch.from_numpy(rng.permutation(len(cells)))
+            lr = optimizer.param_groups[0]["lr"]
+            total = 0.0
+            for b in range(n_batches):
+                i = order[b * batch_size : (b + 1) * batch_size]
+                # preprocessed in float64: logit(1 - alpha) is 1 in float32 for the small alpha
+                x = preprocessing.forward(cells[i], energy[i], noise_gen).float().to(torch_device)
+                loss = nats_per_feature(flow.log_prob(x, conditions[i].to(torch_device)), preprocessing.features)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if settings["grad_clip"] > 0:
+                    torch.nn.utils.clip_grad_norm_(flow.parameters(), float(settings["grad_clip"]))
+                optimizer.step()
+                total += loss.item() / n_batches
+            scheduler.step()
+            record = {"loss": total, "lr": lr}
+            if val_features is not None:
+                record["val_loss"] = _evaluate(flow, val_features, val_conditions, batch_size, torch_device)
+            return record
+
+        training = CheckpointedTraining(
+            checkpoint_path,
+            out_history,
+            modules={"flow": flow},
+            optimizers={"flow": optimizer},
+            schedulers={"flow": scheduler},
+            generators={"batches": rng, "noise": noise_gen},
+            fingerprint=fingerprint,
+            early_stopping={"monitor": "val_loss", "patience": settings["patience"]} if validation else None,
+        )
+        history = training.run(settings["epochs"], train_epoch)
+
+    _write_model(
+        out_model,
+        flow,
+        settings,
+        preprocessing,
+        geometry,
+        condition_ranges={
+            "energy_gev": [float(energy.min()), float(energy.max())],
+            "theta_rad": [float(theta.min()), float(theta.max())],
+        },
+        provenance=make_provenance(
+            "calo_train_caloinn", settings, seed=seed, inputs=inputs, epochs_trained=len(history)
+        ),
+    )
+    log.info("wrote %s after %d epochs", out_model, len(history))
+    return history
+
+
+@torch.no_grad()
+def _evaluate(flow: CaloINNFlow, features: torch.Tensor, conditions: torch.Tensor, batch_size: int, device) -> float:
+    flow.eval()
+    total = 0.0
+    for start in range(0, len(features), batch_size):
+        x, c = features[start : start + batch_size].to(device), conditions[start : start + batch_size].to(device)
+        total += nats_per_feature(flow.log_prob(x, c), features.shape[1]).item() * len(x)
+    flow.train()
+    return total / len(features)
+
+
+def load_caloinn(
+    model_path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[CaloINNFlow, CaloINNPreprocessing, dict]:
+    """Rebuild the flow of a model file written by `train_caloinn`, in eval mode on `device`.
+
+    Returns (flow, preprocessing, meta); meta holds the file's geometry, condition_ranges, architecture and
+    provenance. InputFileError naming the file when it is missing, unreadable or not a CaloINN model.
+    """
+    path = Path(model_path)
+    if not path.exists():
+        raise InputFileError(f"{path}: model file not found; run the calo_train rule for caloinn first")
+    try:
+        record = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises several types for truncated or foreign files
+        raise InputFileError(
+            f"{path}: cannot be read as a torch model file ({type(err).__name__}: {err}); "
+            "delete it and rerun the calo_train rule for caloinn"
+        ) from None
+    missing = [k for k in MODEL_KEYS if not isinstance(record, dict) or k not in record]
+    if missing:
+        raise InputFileError(
+            f"{path}: not a CaloINN model file (missing {missing}); expected one written by train_caloinn"
+        )
+    if record["format"] != MODEL_FORMAT:
+        raise InputFileError(f"{path}: model format {record['format']!r}; this code reads {MODEL_FORMAT!r}")
+    preprocessing = CaloINNPreprocessing(**record["preprocessing"])
+    flow = build_flow(record["architecture"], preprocessing.features)
+    try:
+        flow.load_state_dict(record["flow_state"])
+    except RuntimeError as err:
+        raise InputFileError(f"{path}: weights do not fit the recorded architecture ({err})") from None
+    flow.to(select_device(device) if isinstance(device, str) else device).eval()
+    meta = {k: v for k, v in record.items() if k != "flow_state"}
+    return flow, preprocessing, meta
+
+
+@torch.no_grad()
+def generate_caloinn(
+    model_path: str | Path,
+    energy: np.ndarray,
+    theta: np.ndarray,
+    batch_size: int,
+    seed: int,
+    device: str = "auto",
+) -> tuple[np.ndarray, float]:
+    """Showers at the given incident energies (GeV, (N,)) and angles (rad, (N,)), as
+    twins.calo.generate.generate_showers.
+
+    Returns (cells, showers_per_second): cells float32 (N, nx, ny, nz) in GeV through the inverse
+    preprocessing (cell threshold reapplied); the throughput counts the flow, the inverse preprocessing and
+    the copy to host memory, timed after one untimed warm-up batch. The base-space noise is drawn on the
+    CPU from `seed` (bit-identical on CPU; GPU kernels may differ in the last bits).
+    """
+    energy = np.asarray(energy, dtype=np.float64).ravel()
+    theta = np.asarray(theta, dtype=np.float64).ravel()
+    if len(energy) != len(theta):
+        raise ValueError(f"energy and theta must have the same length; got {len(energy)} and {len(theta)}")
+    if len(energy) == 0:
+        raise ValueError("no conditions given: energy and theta are empty")
+    if not (np.isfinite(energy).all() and np.isfinite(theta).all()) or (energy <= 0).any():
+        raise ValueError("incident energies must be finite and positive, angles finite")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size}")
+    torch_device = select_device(device)
+    flow, preprocessing, meta = load_caloinn(model_path, torch_device)
+    trained = meta.get("condition_ranges", {}).get("energy_gev")
+    if trained and (energy.min() < 0.99 * trained[0] or energy.max() > 1.01 * trained[1]):
+        log.warning(
+            "energies %.3g..%.3g GeV reach outside the trained %.3g..%.3g GeV; expect extrapolation",
+            energy.min(),
+            energy.max(),
+            *trained,
+        )
+    energy_t = torch.from_numpy(energy)
+    conditions = preprocessing.encode_conditions(energy_t, torch.from_numpy(theta))
+    noise = torch.randn(len(energy), preprocessing.features, generator=torch.Generator().manual_seed(int(seed)))
+    cells = np.empty((len(energy), *preprocessing.grid_shape), dtype=np.float32)
+
+    def run_batch(sl: slice) -> torch.Tensor:
+        x = flow.sample_from_noise(noise[sl].to(torch_device), conditions[sl].to(torch_device))
+        return preprocessing.inverse(x.double(), energy_t[sl].to(torch_device)).float().cpu()
+
+    run_batch(slice(0, min(batch_size, len(energy))))  # warm-up: allocations, kernel selection
+    if torch_device.type == "cuda":
+        torch.cuda.synchronize(torch_device)
+    started = time.perf_counter()
+    for start in range(0, len(energy), batch_size):
+        sl = slice(start, start + batch_size)
+        cells[sl] = run_batch(sl).numpy()
+    elapsed = time.perf_counter() - started
+    rate = len(energy) / max(elapsed, 1e-9)
+    log.info("generated %d showers in %.3g s (%.4g showers/s on %s)", len(energy), elapsed, rate, torch_device)
+    return cells, rate
