@@ -1,4 +1,4 @@
-"""Benchmark of the calorimeter twin: simulator vs 3DGAN speed, convert peak memory, dry-run time.
+"""Benchmark of the calorimeter twin: simulator vs generator speeds, convert peak memory, dry-run time.
 
 Usage:  .venv/bin/python tools/benchmark_calo.py [--showers 500] [--out benchmarks/calo_benchmark.json]
 Writes a JSON file and prints a table. Every figure comes from this one run on this machine.
@@ -46,21 +46,27 @@ def simulator_speed(config: dict, n: int) -> tuple[float, object]:
     return n / (time.perf_counter() - started), (geometry, sample)
 
 
-def generator_speed(config: dict, sample, workdir: Path) -> tuple[float, str]:
-    """Showers/s of the 3DGAN generator at the demo architecture (the trained model if the demo ran)."""
-    from twins.calo.generate import generate_showers
+def generator_speeds(config: dict, sample, workdir: Path) -> dict[str, tuple[float, str]]:
+    """Showers/s of every generator at the demo conditions: the trained demo model where the demo ran;
+    for the 3DGAN otherwise an untrained generator of the demo architecture (speed does not depend on weights)."""
+    from twins.calo.models import MODELS, get_model
 
-    model = REPO / "results/calo/models/gan3d/model.pt"
-    source = "trained demo model"
-    if not model.exists():
-        from twins.calo.train import save_untrained_generator
+    speeds = {}
+    for name in MODELS:
+        model = REPO / f"results/calo/models/{name}/model.pt"
+        source = "trained demo model"
+        if not model.exists():
+            if name != "gan3d":
+                continue
+            from twins.calo.train import save_untrained_generator
 
-        model = workdir / "untrained.pt"
-        save_untrained_generator(model, config["calo"]["train"]["gan3d"], sample.cells.shape[1:],
-                                 config["calo"]["preprocess"], seed=1)
-        source = "untrained generator at the demo architecture"
-    _, speed = generate_showers(model, sample.energy, sample.theta, batch_size=256, seed=1, device="cpu")
-    return speed, source
+            model = workdir / "untrained.pt"
+            save_untrained_generator(model, config["calo"]["train"]["gan3d"], sample.cells.shape[1:],
+                                     config["calo"]["preprocess"], seed=1)
+            source = "untrained generator at the demo architecture"
+        _, speed = get_model(name).generate(model, sample.energy, sample.theta, batch_size=256, seed=1, device="cpu")
+        speeds[name] = (speed, source)
+    return speeds
 
 
 def convert_peak_memory_mb(geometry, n: int, workdir: Path) -> float:
@@ -96,16 +102,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         sim_speed, (geometry, sample) = simulator_speed(config, args.showers)
-        gen_speed, gen_source = generator_speed(config, sample, workdir)
+        speeds = generator_speeds(config, sample, workdir)
         small, large = 500, 4000
         mem_small = convert_peak_memory_mb(geometry, small, workdir)
         mem_large = convert_peak_memory_mb(geometry, large, workdir)
     results = {
         "showers": args.showers,
         "simulator_showers_per_s": sim_speed,
-        "generator_showers_per_s": gen_speed,
-        "generator": gen_source,
-        "speed_ratio_generator_over_simulator": gen_speed / sim_speed,
+        "generators": {
+            name: {"showers_per_s": speed, "model": source, "speed_ratio_over_simulator": speed / sim_speed}
+            for name, (speed, source) in speeds.items()
+        },
         "convert_peak_rss_mb": {str(small): mem_small, str(large): mem_large},
         "convert_peak_rss_ratio_large_over_small": mem_large / mem_small,
         "dry_run_seconds": dry_run_seconds(),
@@ -114,8 +121,12 @@ def main() -> None:
     Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
     rows = [
         ("simulator (GFlash, 1 core)", f"{sim_speed:.1f} showers/s"),
-        (f"3DGAN generator ({gen_source})", f"{gen_speed:.1f} showers/s"),
-        ("speed ratio generator / simulator", f"{gen_speed / sim_speed:.2f}"),
+        *(
+            row
+            for name, (speed, source) in speeds.items()
+            for row in ((f"{name} ({source})", f"{speed:.1f} showers/s"),
+                        (f"speed ratio {name} / simulator", f"{speed / sim_speed:.2f}"))
+        ),
         (f"convert peak RSS, {small} showers", f"{mem_small:.0f} MB"),
         (f"convert peak RSS, {large} showers", f"{mem_large:.0f} MB"),
         ("peak RSS ratio (8x the showers)", f"{mem_large / mem_small:.2f}"),

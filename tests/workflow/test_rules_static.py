@@ -154,32 +154,3 @@ def test_hpc_config_dry_runs_at_the_seeds_scale():
     out = snakemake(None, "-n", "--forceall", "--configfile", str(REPO / "config/hpc.yaml")).stdout
     jobs = planned_jobs(out)
     assert jobs["calo_simulate"] == 60 and jobs["calo_train"] == 1
-
-
-def test_external_geant4_files_replace_the_simulation(tmp_path):
-    """calo.convert.source: external — no simulate job; calo_convert imports the mapped foreign file."""
-    import numpy as np
-    import uproot
-
-    foreign = tmp_path / "g4.root"
-    rng = np.random.default_rng(0)
-    with uproot.recreate(foreign) as f:
-        f.mktree("hits", {"edep_mev": ("f4", (25 * 12 * 12,)), "e0": "f8"})
-        f["hits"].extend({"edep_mev": rng.exponential(10.0, (40, 25 * 12 * 12)).astype("f4"),
-                          "e0": rng.uniform(10, 100, 40)})
-    geometry = str(REPO / "resources/calo/geometry_pbwo4.yaml")
-    config = {"calo": {"convert": {"source": "external", "external": {
-        "files": [str(foreign)], "tree": "hits", "cells_branch": "edep_mev", "cells_shape": [12, 12, 25],
-        "cells_order": "zxy", "cells_unit": "MeV", "energy_branch": "e0", "geometry": geometry}}}}
-    (tmp_path / "config").symlink_to(REPO / "config")
-    (tmp_path / "external.yaml").write_text(yaml.safe_dump(config))
-    jobs = planned_jobs(snakemake(tmp_path, "-n", "--configfile", "external.yaml").stdout)
-    assert "calo_simulate" not in jobs and jobs["calo_convert"] == 1
-    snakemake(tmp_path, "--cores", "1", "--configfile", "external.yaml", "--until", "calo_convert")
-    from twins.calo.hdf5io import read_showers_h5
-
-    showers = read_showers_h5(tmp_path / "results/calo/showers.h5")
-    assert showers.cells.shape == (40, 12, 12, 25)
-    with uproot.open(foreign) as f:
-        first = f["hits"]["edep_mev"].array(library="np")[0].reshape(25, 12, 12)
-    np.testing.assert_allclose(showers.cells[0], first.transpose(1, 2, 0) / 1000.0, rtol=1e-6)
