@@ -23,12 +23,16 @@ from twins.calo.geometry import load_geometry  # noqa: E402
 from twins.calo.simulate import simulate_showers  # noqa: E402
 from twins.core.config import validate_config  # noqa: E402
 
+# Peak RSS of a fresh process converting the files. The high-water mark is reset first (Linux
+# clear_refs 5): a child can otherwise report its parent's peak, which holds the trained models.
 CONVERT_PEAK_MEMORY = """
-import resource, sys
+import re, sys
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")
 sys.path.insert(0, {src!r})
 from twins.calo.convert import convert_root_to_hdf5
 convert_root_to_hdf5({files!r}, {out!r}, {{"step_size": 200}})
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1))
 """
 
 
