@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from twins.calo.train import deterministic_algorithms
 from twins.core.io import InputFileError, atomic_path, open_hdf5, read_datasets
 from twins.core.provenance import make_provenance, sha256_file
 from twins.core.seeding import derive_seed, seed_everything
+from twins.calo.sampling import checked_conditions, timed_batches, warn_if_extrapolating
 from twins.core.training import CheckpointedTraining, select_device
 
 log = logging.getLogger(__name__)
@@ -273,26 +273,10 @@ def generate_caloinn(
     the copy to host memory, timed after one untimed warm-up batch. The base-space noise is drawn on the
     CPU from `seed` (bit-identical on CPU; GPU kernels may differ in the last bits).
     """
-    energy = np.asarray(energy, dtype=np.float64).ravel()
-    theta = np.asarray(theta, dtype=np.float64).ravel()
-    if len(energy) != len(theta):
-        raise ValueError(f"energy and theta must have the same length; got {len(energy)} and {len(theta)}")
-    if len(energy) == 0:
-        raise ValueError("no conditions given: energy and theta are empty")
-    if not (np.isfinite(energy).all() and np.isfinite(theta).all()) or (energy <= 0).any():
-        raise ValueError("incident energies must be finite and positive, angles finite")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size}")
+    energy, theta = checked_conditions(energy, theta, batch_size)
     torch_device = select_device(device)
     flow, preprocessing, meta = load_caloinn(model_path, torch_device)
-    trained = meta.get("condition_ranges", {}).get("energy_gev")
-    if trained and (energy.min() < 0.99 * trained[0] or energy.max() > 1.01 * trained[1]):
-        log.warning(
-            "energies %.3g..%.3g GeV reach outside the trained %.3g..%.3g GeV; expect extrapolation",
-            energy.min(),
-            energy.max(),
-            *trained,
-        )
+    warn_if_extrapolating(energy, meta)
     energy_t = torch.from_numpy(energy)
     conditions = preprocessing.encode_conditions(energy_t, torch.from_numpy(theta))
     noise = torch.randn(len(energy), preprocessing.features, generator=torch.Generator().manual_seed(int(seed)))
@@ -302,14 +286,5 @@ def generate_caloinn(
         x = flow.sample_from_noise(noise[sl].to(torch_device), conditions[sl].to(torch_device))
         return preprocessing.inverse(x.double(), energy_t[sl].to(torch_device)).float().cpu()
 
-    run_batch(slice(0, min(batch_size, len(energy))))  # warm-up: allocations, kernel selection
-    if torch_device.type == "cuda":
-        torch.cuda.synchronize(torch_device)
-    started = time.perf_counter()
-    for start in range(0, len(energy), batch_size):
-        sl = slice(start, start + batch_size)
-        cells[sl] = run_batch(sl).numpy()
-    elapsed = time.perf_counter() - started
-    rate = len(energy) / max(elapsed, 1e-9)
-    log.info("generated %d showers in %.3g s (%.4g showers/s on %s)", len(energy), elapsed, rate, torch_device)
+    rate = timed_batches(cells, batch_size, run_batch, torch_device)
     return cells, rate
