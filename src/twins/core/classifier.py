@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from twins.core.metrics import feature_pair
+
 
 @dataclass
 class ClassifierSettings:
@@ -50,20 +52,6 @@ class ClassifierSettings:
                 f"train_fraction + validation_fraction must be < 1 to leave a test set; got "
                 f"{self.train_fraction} + {self.validation_fraction}"
             )
-
-
-def _check(reference: np.ndarray, generated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    ref = np.asarray(reference, dtype=np.float64)
-    gen = np.asarray(generated, dtype=np.float64)
-    ref = ref[:, None] if ref.ndim == 1 else ref
-    gen = gen[:, None] if gen.ndim == 1 else gen
-    if ref.ndim != 2 or gen.ndim != 2 or ref.shape[1] != gen.shape[1]:
-        raise ValueError(f"features must be (N, F) with the same F; got reference {ref.shape}, generated {gen.shape}")
-    for name, arr in (("reference", ref), ("generated", gen)):
-        if not np.all(np.isfinite(arr)):
-            bad = np.flatnonzero(~np.all(np.isfinite(arr), axis=0)).tolist()
-            raise ValueError(f"{name} features hold NaN or infinite values in column(s) {bad}")
-    return ref, gen
 
 
 def split_indices(n: int, settings: ClassifierSettings, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
@@ -98,7 +86,7 @@ def classifier_test(
         settings = ClassifierSettings()
     elif isinstance(settings, dict):
         settings = ClassifierSettings(**settings)
-    ref, gen = _check(reference, generated)
+    ref, gen = feature_pair(reference, generated)
     rng = np.random.default_rng(seed)
     n = min(len(ref), len(gen))
     ref = ref[np.sort(rng.choice(len(ref), n, replace=False))] if len(ref) > n else ref

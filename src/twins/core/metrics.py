@@ -25,6 +25,22 @@ from scipy.spatial.distance import jensenshannon
 CLASSIFIER_KINDS = ("hgb", "mlp")
 
 
+def feature_pair(reference: np.ndarray, generated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two feature matrices as float64 (N, F) with the same F (a 1-D sample becomes one column);
+    ValueError naming the shapes, or the columns holding NaN/inf."""
+    ref = np.asarray(reference, dtype=np.float64)
+    gen = np.asarray(generated, dtype=np.float64)
+    ref = ref[:, None] if ref.ndim == 1 else ref
+    gen = gen[:, None] if gen.ndim == 1 else gen
+    if ref.ndim != 2 or gen.ndim != 2 or ref.shape[1] != gen.shape[1]:
+        raise ValueError(f"features must be (N, F) with the same F; got reference {ref.shape}, generated {gen.shape}")
+    for name, arr in (("reference", ref), ("generated", gen)):
+        if not np.all(np.isfinite(arr)):
+            bad = np.flatnonzero(~np.all(np.isfinite(arr), axis=0)).tolist()
+            raise ValueError(f"{name} features hold NaN or infinite values in column(s) {bad}")
+    return ref, gen
+
+
 def _as_histogram(h: np.ndarray, name: str) -> np.ndarray:
     h = np.asarray(h, dtype=np.float64)
     if h.ndim != 1:

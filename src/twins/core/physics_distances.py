@@ -22,24 +22,13 @@ import numpy as np
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
-
-def _as_pair(reference: np.ndarray, generated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    ref = np.asarray(reference, dtype=np.float64)
-    gen = np.asarray(generated, dtype=np.float64)
-    ref = ref[:, None] if ref.ndim == 1 else ref
-    gen = gen[:, None] if gen.ndim == 1 else gen
-    if ref.ndim != 2 or gen.ndim != 2 or ref.shape[1] != gen.shape[1]:
-        raise ValueError(f"features must be (N, F) with the same F; got reference {ref.shape}, generated {gen.shape}")
-    for name, arr in (("reference", ref), ("generated", gen)):
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} features hold NaN or infinite values")
-    return ref, gen
+from twins.core.metrics import feature_pair
 
 
 def standardise(reference: np.ndarray, generated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Both samples shifted and scaled by the reference's per-feature mean and standard deviation
     (a feature constant in the reference is only shifted)."""
-    ref, gen = _as_pair(reference, generated)
+    ref, gen = feature_pair(reference, generated)
     mean, std = ref.mean(axis=0), ref.std(axis=0)
     std = np.where(std > 0, std, 1.0)
     return (ref - mean) / std, (gen - mean) / std
@@ -96,7 +85,7 @@ def fpd(
     n_threads: BLAS threads (1 by default: the matrices are small, and parallel jobs on shared cores
     make multi-threaded BLAS many times slower). Deterministic for a given seed.
     """
-    ref, gen = standardise(reference, generated) if normalise else _as_pair(reference, generated)
+    ref, gen = standardise(reference, generated) if normalise else feature_pair(reference, generated)
     if int(num_points) < 3:
         raise ValueError(f"fpd needs num_points >= 3 to fit a line with an error; got {num_points}")
     if int(num_batches) < 1:
@@ -154,7 +143,7 @@ def kpd(
     smaller sample, so that batches differ) without replacement from each sample. normalise: standardise
     with the reference first. n_threads: BLAS threads (see fpd). Deterministic for a given seed.
     """
-    ref, gen = standardise(reference, generated) if normalise else _as_pair(reference, generated)
+    ref, gen = standardise(reference, generated) if normalise else feature_pair(reference, generated)
     if int(num_batches) < 1:
         raise ValueError(f"kpd needs num_batches >= 1; got {num_batches}")
     size = min(int(batch_size), max(2, min(len(ref), len(gen)) // 2))
