@@ -11,7 +11,7 @@ import torch
 from twins.calo.gan3d import Generator3D
 from twins.calo.train import MODEL_FORMAT, build_generator
 from twins.calo.transform import ShowerTransform
-from twins.core.io import InputFileError
+from twins.calo.model_file import load_weights, read_model_record
 from twins.calo.sampling import checked_conditions, timed_batches, warn_if_extrapolating
 from twins.core.training import select_device
 
@@ -28,27 +28,9 @@ def load_generator(
     Returns (generator, transform, meta); meta holds the file's geometry, condition_ranges, architecture
     and provenance. InputFileError naming the file when it is missing, unreadable or not a 3DGAN model.
     """
-    path = Path(model_path)
-    if not path.exists():
-        raise InputFileError(f"{path}: model file not found; run the calo_train rule first")
-    try:
-        record = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises several types for truncated or foreign files
-        raise InputFileError(
-            f"{path}: cannot be read as a torch model file ({type(err).__name__}: {err}); "
-            "delete it and rerun the calo_train rule"
-        ) from None
-    missing = [k for k in MODEL_KEYS if not isinstance(record, dict) or k not in record]
-    if missing:
-        raise InputFileError(f"{path}: not a 3DGAN model file (missing {missing}); expected one written by train_gan3d")
-    if record["format"] != MODEL_FORMAT:
-        raise InputFileError(f"{path}: model format {record['format']!r}; this code reads {MODEL_FORMAT!r}")
+    record = read_model_record(model_path, MODEL_KEYS, MODEL_FORMAT, "3DGAN", "train_gan3d")
     generator = build_generator(record["architecture"], tuple(record["grid_shape"]))
-    try:
-        generator.load_state_dict(record["generator_state"])
-    except RuntimeError as err:
-        raise InputFileError(f"{path}: weights do not fit the recorded architecture ({err})") from None
-    generator.to(select_device(device) if isinstance(device, str) else device).eval()
+    load_weights(generator, record["generator_state"], model_path, device)
     meta = {k: v for k, v in record.items() if k != "generator_state"}
     return generator, ShowerTransform(**record["transform"]), meta
 

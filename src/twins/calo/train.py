@@ -31,8 +31,9 @@ import torch
 import torch.nn.functional as F
 
 from twins.calo.gan3d import Discriminator3D, Generator3D
+from twins.calo.model_file import write_model_record
 from twins.calo.transform import ShowerTransform
-from twins.core.io import InputFileError, atomic_path, open_hdf5, read_datasets
+from twins.core.io import InputFileError, open_hdf5, read_datasets
 from twins.core.provenance import make_provenance, sha256_file
 from twins.core.seeding import derive_seed, seed_everything
 from twins.core.training import CheckpointedTraining, select_device
@@ -364,8 +365,7 @@ def _write_model(
         "condition_ranges": condition_ranges,
         "provenance": provenance,
     }
-    with atomic_path(out_model) as tmp:
-        torch.save(record, tmp)
+    write_model_record(out_model, record)
 
 
 def save_untrained_generator(

@@ -26,9 +26,10 @@ from twins.calo.caloinn import (
     resolve_settings,
 )
 from twins.calo.train import deterministic_algorithms
-from twins.core.io import InputFileError, atomic_path, open_hdf5, read_datasets
+from twins.core.io import InputFileError, open_hdf5, read_datasets
 from twins.core.provenance import make_provenance, sha256_file
 from twins.core.seeding import derive_seed, seed_everything
+from twins.calo.model_file import load_weights, read_model_record, write_model_record
 from twins.calo.sampling import checked_conditions, timed_batches, warn_if_extrapolating
 from twins.core.training import CheckpointedTraining, select_device
 
@@ -83,8 +84,7 @@ def _write_model(out_model, flow, settings, preprocessing, geometry, condition_r
         "condition_ranges": condition_ranges,
         "provenance": provenance,
     }
-    with atomic_path(out_model) as tmp:
-        torch.save(record, tmp)
+    write_model_record(out_model, record)
 
 
 def train_caloinn(
@@ -228,30 +228,10 @@ def load_caloinn(
     Returns (flow, preprocessing, meta); meta holds the file's geometry, condition_ranges, architecture and
     provenance. InputFileError naming the file when it is missing, unreadable or not a CaloINN model.
     """
-    path = Path(model_path)
-    if not path.exists():
-        raise InputFileError(f"{path}: model file not found; run the calo_train rule for caloinn first")
-    try:
-        record = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises several types for truncated or foreign files
-        raise InputFileError(
-            f"{path}: cannot be read as a torch model file ({type(err).__name__}: {err}); "
-            "delete it and rerun the calo_train rule for caloinn"
-        ) from None
-    missing = [k for k in MODEL_KEYS if not isinstance(record, dict) or k not in record]
-    if missing:
-        raise InputFileError(
-            f"{path}: not a CaloINN model file (missing {missing}); expected one written by train_caloinn"
-        )
-    if record["format"] != MODEL_FORMAT:
-        raise InputFileError(f"{path}: model format {record['format']!r}; this code reads {MODEL_FORMAT!r}")
+    record = read_model_record(model_path, MODEL_KEYS, MODEL_FORMAT, "CaloINN", "train_caloinn")
     preprocessing = CaloINNPreprocessing(**record["preprocessing"])
     flow = build_flow(record["architecture"], preprocessing.features)
-    try:
-        flow.load_state_dict(record["flow_state"])
-    except RuntimeError as err:
-        raise InputFileError(f"{path}: weights do not fit the recorded architecture ({err})") from None
-    flow.to(select_device(device) if isinstance(device, str) else device).eval()
+    load_weights(flow, record["flow_state"], model_path, device)
     meta = {k: v for k, v in record.items() if k != "flow_state"}
     return flow, preprocessing, meta
 
