@@ -37,12 +37,3 @@ class ShowerSample:
 
     def __getitem__(self, index) -> "ShowerSample":
         return ShowerSample(self.cells[index], self.energy[index], self.theta[index], self.pdg[index])
-
-    @staticmethod
-    def concatenate(samples: list["ShowerSample"]) -> "ShowerSample":
-        return ShowerSample(
-            np.concatenate([s.cells for s in samples]),
-            np.concatenate([s.energy for s in samples]),
-            np.concatenate([s.theta for s in samples]),
-            np.concatenate([s.pdg for s in samples]),
-        )
