@@ -1,5 +1,6 @@
 """Shared test helpers: paths and small synthetic shower samples."""
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,8 @@ import pytest
 from twins.calo.showers import ShowerSample
 
 REPO = Path(__file__).resolve().parents[1]
+# every twin's workflow tests share tests/workflow/helpers.py
+sys.path.insert(0, str(REPO / "tests" / "workflow"))
 
 
 def toy_showers(n: int, shape=(4, 4, 6), seed: int = 0) -> ShowerSample:

@@ -65,3 +65,18 @@ def test_schema_defaults_match_the_library_defaults():
     config = validate_config({"twins": ["calo"]}, SCHEMA)
     assert config["calo"]["train"]["gan3d"] == GAN3D
     assert config["calo"]["train"]["caloinn"] == CALOINN
+
+
+def test_twin_schema_files_leave_the_dialect_to_the_main_schema(repo):
+    """A `$schema` key in a twin's file would make jsonschema skip default filling below its `$ref`."""
+    for path in (repo / "workflow" / "schemas").glob("*.schema.yaml"):
+        if path.name != "config.schema.yaml":
+            assert "$schema" not in yaml.safe_load(path.read_text()), path.name
+
+
+def test_every_twin_in_the_enum_has_a_schema_file_and_rules(repo):
+    schema = yaml.safe_load((repo / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    for twin in schema["properties"]["twins"]["items"]["enum"]:
+        assert schema["properties"][twin]["$ref"] == f"{twin}.schema.yaml"
+        assert (repo / "workflow" / "schemas" / f"{twin}.schema.yaml").exists()
+        assert (repo / "workflow" / "rules" / f"{twin}.smk").exists()

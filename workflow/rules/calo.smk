@@ -11,10 +11,9 @@ CALO_FIGURES = {
     "e_ratio_per_energy_bin": "response and resolution per energy bin",
 }
 
-
-wildcard_constraints:
-    chunk=r"\d+",
-    model="|".join(config["calo"]["models"]),
+# Rule-level constraints (not global ones) so other twins may use the same wildcard names.
+CALO_MODEL = "|".join(config["calo"]["models"])
+TWIN_TARGETS["calo"] = ["results/calo/report/metrics.html"]
 
 
 rule calo_simulate:
@@ -27,6 +26,8 @@ rule calo_simulate:
         "logs/calo/simulate_{chunk}.log",
     benchmark:
         "benchmarks/calo/simulate_{chunk}.tsv"
+    wildcard_constraints:
+        chunk=r"\d+",
     conda:
         "../../envs/calo-sim.yaml"
     threads: 1
@@ -103,6 +104,8 @@ rule calo_train:
         "logs/calo/train_{model}.log",
     benchmark:
         "benchmarks/calo/train_{model}.tsv"
+    wildcard_constraints:
+        model=CALO_MODEL,
     conda:
         "../../envs/torch.yaml"
     threads: 2
@@ -132,6 +135,8 @@ rule calo_generate:
         "logs/calo/generate_{model}.log",
     benchmark:
         "benchmarks/calo/generate_{model}.tsv"
+    wildcard_constraints:
+        model=CALO_MODEL,
     conda:
         "../../envs/torch.yaml"
     threads: 2
@@ -171,6 +176,8 @@ rule calo_validate:
         "logs/calo/validate_{model}.log",
     benchmark:
         "benchmarks/calo/validate_{model}.tsv"
+    wildcard_constraints:
+        model=CALO_MODEL,
     conda:
         "../../envs/report.yaml"
     threads: 2

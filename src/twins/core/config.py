@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import referencing
+import referencing.jsonschema
 import yaml
 
 
@@ -41,13 +43,32 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"config key '{key}': {error.message}{allowed}"
 
 
+def schema_registry(schema_dir: str | Path) -> referencing.Registry:
+    """Every `*.schema.yaml` in `schema_dir`, addressable by file name (each twin keeps its own schema file).
+
+    Twin files carry no `$schema` key: jsonschema would check a `$ref` into such a file with a fresh
+    validator of that dialect, which would skip our default filling.
+    """
+    resources = [
+        (path.name, referencing.jsonschema.DRAFT202012.create_resource(yaml.safe_load(path.read_text())))
+        for path in sorted(Path(schema_dir).glob("*.schema.yaml"))
+    ]
+    return referencing.Registry().with_resources(resources)
+
+
 def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
-    """Check `config` in place against the schema, filling defaults; raise ConfigError listing every problem."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    """Check `config` in place against the schema, filling defaults; raise ConfigError listing every problem.
+
+    `$ref: "<twin>.schema.yaml"` in the schema points to a file beside it.
+    """
+    schema_path = Path(schema_path)
+    schema = yaml.safe_load(schema_path.read_text())
+    registry = schema_registry(schema_path.parent)
     validator_class = _with_defaults(jsonschema.validators.validator_for(schema))
     # Defaults first, then a strict pass, so an error is reported on the filled-in config.
-    list(validator_class(schema).iter_errors(config))
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    list(validator_class(schema, registry=registry).iter_errors(config))
+    strict = jsonschema.Draft202012Validator(schema, registry=registry)
+    errors = sorted(strict.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         lines = "\n  ".join(_describe(e) for e in errors)
         raise ConfigError(f"invalid configuration ({len(errors)} problem(s)):\n  {lines}\n(schema: {schema_path})")
