@@ -1,0 +1,2 @@
+# lattice twin: placeholder until its rules land.
+TWIN_TARGETS["lattice"] = []

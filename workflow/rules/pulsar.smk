@@ -1,0 +1,2 @@
+# pulsar twin: placeholder until its rules land.
+TWIN_TARGETS["pulsar"] = []

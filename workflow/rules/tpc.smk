@@ -1,0 +1,2 @@
+# tpc twin: placeholder until its rules land.
+TWIN_TARGETS["tpc"] = []

@@ -1,0 +1,2 @@
+# virgo twin: placeholder until its rules land.
+TWIN_TARGETS["virgo"] = []
