@@ -14,4 +14,6 @@ with to_file(snakemake.log[0]):
         out_model=snakemake.output.model,
         out_history=snakemake.output.history,
         out_losses_png=snakemake.output.losses,
+        gpus=snakemake.resources.get("gpu", 0),
+        threads=snakemake.threads,
     )

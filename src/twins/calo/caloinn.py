@@ -48,6 +48,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "noise_level_gev": 1.0e-5,  # dequantisation noise; keep it well below the cell threshold
     "logit_alpha": 1.0e-8,  # small, so that noise-only cells sit apart from real ones in logit space
     "patience": 5,  # early stopping on val_loss (when a validation file is given)
+    "processes": 1,  # data-parallel training processes (torchrun); batch_size stays the effective batch
 }
 ARCHITECTURE_KEYS = ("blocks", "hidden_features", "bins", "spline_bound")
 LR_SCHEDULES = ("exponential", "constant")
@@ -70,7 +71,7 @@ def resolve_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
     def is_int(value: Any) -> bool:
         return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
-    for key in ("epochs", "batch_size", "blocks", "bins"):
+    for key in ("epochs", "batch_size", "blocks", "bins", "processes"):
         need(is_int(out[key]) and out[key] >= 1, key, "a positive integer")
     need(out["bins"] >= 2, "bins", "at least 2")
     need(is_int(out["patience"]) and out["patience"] >= 1, "patience", "a positive integer")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -12,20 +13,29 @@ from twins.calo.generate import generate_showers
 from twins.calo.plot_training import plot_history, plot_likelihood_history
 from twins.calo.train import train_gan3d
 from twins.calo.train_caloinn import generate_caloinn, train_caloinn
+from twins.core.distributed import launch, process_count
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class GeneratorModel:
-    """What the workflow needs of a model: train it, sample it (cells in GeV, showers/s), plot its history."""
+    """What the workflow needs of a model: train it, sample it (cells in GeV, showers/s), plot its history.
+
+    distributed_worker: the module torchrun starts for data-parallel training, or None where the model
+    trains in one process only (3DGAN: its batch normalisation would see per-process statistics)."""
 
     train: Callable[..., Any]
     generate: Callable[..., tuple[np.ndarray, float]]
     plot_history: Callable[[str | Path, str | Path], Path]
+    distributed_worker: str | None = None
 
 
 MODELS = {
     "gan3d": GeneratorModel(train_gan3d, generate_showers, plot_history),
-    "caloinn": GeneratorModel(train_caloinn, generate_caloinn, plot_likelihood_history),
+    "caloinn": GeneratorModel(
+        train_caloinn, generate_caloinn, plot_likelihood_history, distributed_worker="twins.calo.distributed_train"
+    ),
 }
 
 
@@ -38,11 +48,24 @@ def get_model(name: str) -> GeneratorModel:
 def train_model(
     model: str, train_h5: str | Path, validation_h5: str | Path, settings: dict[str, Any], seed: int, device: str,
     checkpoint_path: str | Path, out_model: str | Path, out_history: str | Path, out_losses_png: str | Path,
+    gpus: int = 0, threads: int = 1,
 ) -> None:
-    """Train the generator named `model` and plot its loss history."""
+    """Train the generator named `model` and plot its loss history.
+
+    gpus, threads: what the job was given (resources.gpu, threads). With `processes` > 1 in the settings,
+    or more than one visible GPU, training runs in that many torchrun processes."""
     entry = get_model(model)
-    entry.train(
-        train_h5, settings, seed, out_model=out_model, out_history=out_history, checkpoint_path=checkpoint_path,
-        device=device, validation_h5=validation_h5,
+    arguments = dict(
+        train_h5=str(train_h5), settings=settings, seed=seed, out_model=str(out_model),
+        out_history=str(out_history), checkpoint_path=str(checkpoint_path), device=device,
+        validation_h5=str(validation_h5),
     )
+    processes = process_count(settings.get("processes", 1), gpus)
+    if processes > 1 and entry.distributed_worker is None:
+        log.warning("%s trains in one process only; ignoring the %d GPUs of this job", model, gpus)
+        processes = 1
+    if processes > 1:
+        launch(entry.distributed_worker, arguments, processes, threads_per_process=max(1, threads // processes))
+    else:
+        entry.train(**arguments)
     entry.plot_history(out_history, out_losses_png)

@@ -4,6 +4,10 @@ Training maximises the likelihood of the preprocessed showers (see twins.calo.ca
 conditions; the loss is the negative log-likelihood in nats per feature, with fresh dequantisation noise
 for every batch. With a validation file, `val_loss` (fixed noise) is computed every epoch and training
 stops early after `patience` epochs without improvement, keeping the best weights.
+
+Under torchrun (twins.core.distributed) every rank prepares the same whole batch and trains on its
+slice; DistributedDataParallel averages the gradients, so the run follows the one-process run with the
+same `batch_size` (the effective batch), and only rank 0 writes files.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from twins.core.provenance import make_provenance, sha256_file
 from twins.core.seeding import derive_seed, seed_everything
 from twins.calo.model_file import load_weights, read_model_record, write_model_record
 from twins.calo.sampling import checked_conditions, timed_batches, warn_if_extrapolating
+from twins.core.distributed import DistributedContext
 from twins.core.training import CheckpointedTraining, select_device
 
 log = logging.getLogger(__name__)
@@ -108,7 +113,8 @@ def train_caloinn(
     Returns the history (epoch, loss, [val_loss,] lr, seconds), one row per epoch.
     """
     settings = resolve_settings(settings)
-    torch_device = select_device(device)
+    context = DistributedContext.from_environment()
+    torch_device = context.device(select_device(device))
     cells, energy, theta, geometry, threshold = load_split_showers(train_h5)
     validation = load_split_showers(validation_h5) if validation_h5 is not None else None
     if validation is not None and validation[0].shape[1:] != cells.shape[1:]:
@@ -123,7 +129,7 @@ def train_caloinn(
         )
     inputs = [Path(train_h5)] + ([Path(validation_h5)] if validation_h5 is not None else [])
     fingerprint = {
-        "settings": {k: v for k, v in settings.items() if k not in ("epochs", "patience")},
+        "settings": {k: v for k, v in settings.items() if k not in ("epochs", "patience", "processes")},
         "seed": int(seed),
         "inputs": [sha256_file(p) for p in inputs],
     }
@@ -156,6 +162,8 @@ def train_caloinn(
         noise_gen = torch.Generator().manual_seed(key("noise"))
         batch_size = min(settings["batch_size"], len(cells))
         n_batches = len(cells) // batch_size
+        mine = context.shard(batch_size)  # this rank's rows of every batch
+        model = context.wrap(_LogProb(flow))  # DDP hooks forward(): log_prob goes through it
 
         def train_epoch(epoch: int) -> dict[str, float]:
             flow.train()
@@ -164,9 +172,10 @@ def train_caloinn(
             total = 0.0
             for b in range(n_batches):
                 i = order[b * batch_size : (b + 1) * batch_size]
-                # preprocessed in float64: logit(1 - alpha) is 1 in float32 for the small alpha
-                x = preprocessing.forward(cells[i], energy[i], noise_gen).float().to(torch_device)
-                loss = nats_per_feature(flow.log_prob(x, conditions[i].to(torch_device)), preprocessing.features)
+                # preprocessed in float64: logit(1 - alpha) is 1 in float32 for the small alpha; every rank
+                # draws the noise of the whole batch so the random streams stay those of one process
+                x = preprocessing.forward(cells[i], energy[i], noise_gen)[mine].float().to(torch_device)
+                loss = nats_per_feature(model(x, conditions[i][mine].to(torch_device)), preprocessing.features)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if settings["grad_clip"] > 0:
@@ -174,7 +183,7 @@ def train_caloinn(
                 optimizer.step()
                 total += loss.item() / n_batches
             scheduler.step()
-            record = {"loss": total, "lr": lr}
+            record = {"loss": context.mean(total), "lr": lr}
             if val_features is not None:
                 record["val_loss"] = _evaluate(flow, val_features, val_conditions, batch_size, torch_device)
             return record
@@ -188,8 +197,12 @@ def train_caloinn(
             generators={"batches": rng, "noise": noise_gen},
             fingerprint=fingerprint,
             early_stopping={"monitor": "val_loss", "patience": settings["patience"]} if validation else None,
+            is_main=context.is_main,
         )
         history = training.run(settings["epochs"], train_epoch)
+
+    if not context.is_main:
+        return history
 
     _write_model(
         out_model,
@@ -207,6 +220,17 @@ def train_caloinn(
     )
     log.info("wrote %s after %d epochs", out_model, len(history))
     return history
+
+
+class _LogProb(torch.nn.Module):
+    """The flow's log-density as forward(), so DistributedDataParallel can synchronise its gradients."""
+
+    def __init__(self, flow: CaloINNFlow) -> None:
+        super().__init__()
+        self.flow = flow
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return self.flow.log_prob(x, c)
 
 
 @torch.no_grad()

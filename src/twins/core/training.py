@@ -80,6 +80,8 @@ class CheckpointedTraining:
     early_stopping: optional {"monitor": loss name (e.g. "val_loss"), "patience": epochs}; training stops
         when the monitored loss has not improved for `patience` epochs, and the modules end with the
         weights of the best epoch (kept in the checkpoint, so a resumed run stops the same way).
+    is_main: False on every rank but 0 of a distributed run: such ranks resume from the checkpoint but
+        write nothing (no checkpoint, history or progress bar).
     """
 
     def __init__(
@@ -92,6 +94,7 @@ class CheckpointedTraining:
         fingerprint: Any = None,
         schedulers: dict[str, Any] | None = None,
         early_stopping: dict[str, Any] | None = None,
+        is_main: bool = True,
     ) -> None:
         self.checkpoint_path = Path(checkpoint_path)
         self.history_path = Path(history_path)
@@ -104,8 +107,11 @@ class CheckpointedTraining:
         self.start_epoch = 0
         self.early_stopping = early_stopping
         self.best: dict[str, Any] | None = None  # {"epoch", "value", "modules"} of the best monitored epoch
+        self.is_main = is_main
 
     def _save_checkpoint(self, epoch: int) -> None:
+        if not self.is_main:
+            return
         state = {
             "epoch": epoch,
             "fingerprint": self.fingerprint,
@@ -120,6 +126,8 @@ class CheckpointedTraining:
             torch.save(state, tmp)
 
     def _write_history(self) -> None:
+        if not self.is_main:
+            return
         with atomic_path(self.history_path) as tmp:
             pd.DataFrame(self.history).to_csv(tmp, index=False)
 
@@ -160,7 +168,9 @@ class CheckpointedTraining:
             first = epochs
         if first == epochs:
             log.info("checkpoint already holds all %d epochs; nothing to train", epochs)
-        for epoch in tqdm(range(first, epochs), desc="epochs", initial=first, total=epochs, mininterval=5):
+        progress = tqdm(range(first, epochs), desc="epochs", initial=first, total=epochs, mininterval=5,
+                        disable=not self.is_main)
+        for epoch in progress:
             started = time.perf_counter()
             losses = {k: float(v) for k, v in train_epoch(epoch).items()}
             bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
@@ -180,7 +190,7 @@ class CheckpointedTraining:
                 log.info("early stopping after epoch %d: %s has not improved since epoch %d",
                          epoch, self.early_stopping["monitor"], self.best["epoch"])
                 break
-        if not self.history_path.exists():
+        if self.is_main and not self.history_path.exists():
             self._write_history()
         if self.best is not None:
             for k, m in self.modules.items():
