@@ -20,7 +20,8 @@ TWIN_TARGETS["calo"] = ["results/calo/report/metrics.html"]
 # Snakemake forbids benchmark: on cached rules; the timing output records the simulator's wall time instead.
 rule calo_simulate:
     input:
-        geometry=config["calo"]["geometry"],
+        # a static input of the checkout: never staged through a storage provider
+        geometry=local(config["calo"]["geometry"]),
     output:
         # one multiext so the between-workflow cache (--cache) can store both files
         multiext("results/calo/simulate/chunk_{chunk}", showers=".root", timing=".json"),
