@@ -1,2 +1,217 @@
-# virgo twin: placeholder until its rules land.
-TWIN_TARGETS["virgo"] = []
+# Virgo twin (GlitchFlow): simulate -> convert -> preprocess (ANNALISA, whitening, Q-transform) -> train
+# -> generate (veto, de-noising) -> validate -> report.
+TWIN_TARGETS["virgo"] = ["results/virgo/report/summary.html"]
+
+
+rule virgo_simulate:
+    input:
+        asd=config["virgo"]["asd_file"],
+        channels=config["virgo"]["channels_file"],
+    output:
+        detector="results/virgo/simulate/detector.h5",
+        catalogue="results/virgo/simulate/catalogue.csv",
+    log:
+        "logs/virgo/simulate.log",
+    benchmark:
+        "benchmarks/virgo/simulate.tsv"
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        runtime=30,
+        mem_mb=4000,
+    params:
+        simulate=config["virgo"]["simulate"],
+        seed=config["seed"],
+    script:
+        "../../scripts/virgo/simulate.py"
+
+
+rule virgo_convert:
+    input:
+        detector="results/virgo/simulate/detector.h5",
+    output:
+        segments="results/virgo/segments.h5",
+    log:
+        "logs/virgo/convert.log",
+    benchmark:
+        "benchmarks/virgo/convert.tsv"
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        runtime=30,
+        mem_mb=4000,
+    params:
+        convert=config["virgo"]["convert"],
+        seed=config["seed"],
+    script:
+        "../../scripts/virgo/convert.py"
+
+
+rule virgo_preprocess:
+    input:
+        segments="results/virgo/segments.h5",
+    output:
+        train="results/virgo/preprocess/train.h5",
+        validation="results/virgo/preprocess/validation.h5",
+        test="results/virgo/preprocess/test.h5",
+        asd="results/virgo/preprocess/asd.h5",
+        ranking="results/virgo/preprocess/channel_ranking.csv",
+        selection="results/virgo/preprocess/selection.json",
+    log:
+        "logs/virgo/preprocess.log",
+    benchmark:
+        "benchmarks/virgo/preprocess.tsv"
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        runtime=30,
+        mem_mb=4000,
+    params:
+        preprocess=config["virgo"]["preprocess"],
+        seed=config["seed"],
+    script:
+        "../../scripts/virgo/preprocess.py"
+
+
+rule virgo_train:
+    input:
+        train="results/virgo/preprocess/train.h5",
+        validation="results/virgo/preprocess/validation.h5",
+    output:
+        model="results/virgo/models/glitchflow/model.pt",
+        history="results/virgo/models/glitchflow/history.csv",
+        losses=report(
+            "results/virgo/models/glitchflow/losses.png",
+            caption="../report/virgo/losses.rst",
+            category="Virgo",
+            subcategory="Training",
+            labels={"model": "glitchflow", "figure": "training losses"},
+        ),
+    log:
+        "logs/virgo/train.log",
+    benchmark:
+        "benchmarks/virgo/train.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+        runtime=60,
+        mem_mb=8000,
+    params:
+        train=config["virgo"]["train"],
+        seed=config["seed"],
+        device=config["device"],
+        # not an output: Snakemake would delete it before a rerun, and a killed training resumes from it
+        checkpoint="results/virgo/models/glitchflow/checkpoint.pt",
+    script:
+        "../../scripts/virgo/train.py"
+
+
+rule virgo_generate:
+    input:
+        model="results/virgo/models/glitchflow/model.pt",
+        test="results/virgo/preprocess/test.h5",
+        segments="results/virgo/segments.h5",
+        asd="results/virgo/preprocess/asd.h5",
+    output:
+        generated="results/virgo/generate/test.h5",
+        timing="results/virgo/generate/timing.json",
+    log:
+        "logs/virgo/generate.log",
+    benchmark:
+        "benchmarks/virgo/generate.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+        runtime=30,
+        mem_mb=8000,
+    params:
+        generate=config["virgo"]["generate"],
+        preprocess=config["virgo"]["preprocess"],
+        device=config["device"],
+    script:
+        "../../scripts/virgo/generate.py"
+
+
+rule virgo_validate:
+    input:
+        generated="results/virgo/generate/test.h5",
+        selection="results/virgo/preprocess/selection.json",
+        timing="results/virgo/generate/timing.json",
+    output:
+        metrics="results/virgo/validate/metrics.json",
+        curves="results/virgo/validate/accuracy_vs_threshold.csv",
+    log:
+        "logs/virgo/validate.log",
+    benchmark:
+        "benchmarks/virgo/validate.tsv"
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        runtime=30,
+        mem_mb=4000,
+    params:
+        validate=config["virgo"]["validate"],
+    script:
+        "../../scripts/virgo/validate.py"
+
+
+rule virgo_report:
+    input:
+        generated="results/virgo/generate/test.h5",
+        metrics="results/virgo/validate/metrics.json",
+        curves="results/virgo/validate/accuracy_vs_threshold.csv",
+        ranking="results/virgo/preprocess/channel_ranking.csv",
+        gwosc=config["virgo"]["report"]["gwosc_file"],
+    output:
+        summary=report(
+            "results/virgo/report/summary.html",
+            caption="../report/virgo/summary.rst",
+            category="Virgo",
+            subcategory="Metrics",
+            labels={"model": "glitchflow", "figure": "summary and channel ranking"},
+        ),
+        examples=report(
+            "results/virgo/report/examples.png",
+            caption="../report/virgo/examples.rst",
+            category="Virgo",
+            subcategory="Spectrograms",
+            labels={"model": "glitchflow", "figure": "examples"},
+        ),
+        accuracy=report(
+            "results/virgo/report/accuracy_vs_threshold.png",
+            caption="../report/virgo/accuracy.rst",
+            category="Virgo",
+            subcategory="Validation",
+            labels={"model": "glitchflow", "figure": "accuracy vs threshold"},
+        ),
+        qscan=report(
+            "results/virgo/report/gw150914_qscan.png",
+            caption="../report/virgo/qscan.rst",
+            category="Virgo",
+            subcategory="Real data",
+            labels={"model": "none", "figure": "GW150914 Q-scan"},
+        ),
+        qscan_json="results/virgo/report/gw150914_qscan.json",
+    log:
+        "logs/virgo/report.log",
+    benchmark:
+        "benchmarks/virgo/report.tsv"
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        runtime=30,
+        mem_mb=4000,
+    params:
+        report=config["virgo"]["report"],
+        preprocess=config["virgo"]["preprocess"],
+    script:
+        "../../scripts/virgo/report.py"

@@ -1,0 +1,107 @@
+"""The detector twin: noise model, scattered-light physics, sensors, catalogue, determinism, files."""
+
+import copy
+
+import h5py
+import numpy as np
+import pytest
+from virgo_fixtures import ASD_FILE, CHANNELS_FILE, SIMULATE
+
+from twins.core.io import get_provenance
+from twins.virgo.noise import load_psd_fit
+from twins.virgo.qtransform import estimate_asd, log_frequencies, q_transform, whiten
+from twins.virgo.simulate import (
+    LASER_WAVELENGTH_M, Transients, load_channels, optimal_snr, read_catalogue, run_simulate, simulate_detector,
+)
+from twins.virgo.timeseries import read_detector, read_gwosc
+
+
+@pytest.fixture
+def simulate_settings():
+    return copy.deepcopy(SIMULATE)
+
+
+def test_advirgo_fit_has_design_sensitivity():
+    psd = load_psd_fit(ASD_FILE)
+    asd = np.sqrt(psd(np.array([10.0, 200.0, 2000.0])))
+    assert 3e-24 < asd[1] < 1e-23  # bucket of Advanced Virgo design
+    assert asd[0] > 10 * asd[1] and asd[2] > asd[1]  # seismic/thermal wall below, shot noise above
+
+
+def test_optimal_snr_of_a_burst_in_white_noise_matches_parseval():
+    fs, s0 = 4096.0, 1e-46  # white one-sided PSD
+    t = np.arange(4 * 4096) / fs
+    h = 1e-22 * np.exp(-(((t - 2) / 0.05) ** 2)) * np.sin(2 * np.pi * 200 * t)
+    expected = np.sqrt(2 * np.sum(h**2) / fs / s0)  # rho^2 = 4 int |h~|^2 / S df = 2 int h^2 dt / S
+    assert optimal_snr(h, 1 / fs, lambda f: np.full_like(f, s0), f_low=0.0) == pytest.approx(expected, rel=1e-6)
+
+
+def test_transient_derivatives_are_consistent():
+    tr = Transients(np.array([2.0]), np.array([3e-6]), np.array([2.0]), np.array([0.4]), np.array([0.3]))
+    t = np.arange(4096 * 4) / 4096
+    x, v, a = (np.zeros_like(t) for _ in range(3))
+    tr.add_to(t, x, 0), tr.add_to(t, v, 1), tr.add_to(t, a, 2)
+    np.testing.assert_allclose(np.gradient(x, t), v, atol=1e-3 * np.abs(v).max())
+    np.testing.assert_allclose(np.gradient(v, t), a, atol=1e-3 * np.abs(a).max())
+
+
+def test_simulation_is_balanced_deterministic_and_carries_truth(simulate_settings):
+    a = simulate_detector(simulate_settings, ASD_FILE, CHANNELS_FILE, seed=5)
+    b = simulate_detector(simulate_settings, ASD_FILE, CHANNELS_FILE, seed=5)
+    strain, aux, catalogue, coupled = a
+    np.testing.assert_array_equal(strain.data, b[0].data)
+    np.testing.assert_array_equal(aux[2].data, b[1][2].data)
+    assert (catalogue.label == "glitch").sum() == (catalogue.label == "background").sum() == 4
+    assert strain.sample_rate == 4096 and aux[0].sample_rate == 1024 and strain.duration == 64
+    assert coupled == [s.name for s in load_channels(CHANNELS_FILE) if s.source == "bench"]
+    assert len(coupled) == 3 and all(name.startswith("V1:") for name in [strain.name] + [c.name for c in aux])
+    glitches = catalogue[catalogue.label == "glitch"]
+    # peak fringe frequency 2 |v|max / lambda sets the arch's top, inside the drawn range
+    assert glitches.fringe_frequency_hz.between(55, 210).all()
+    np.testing.assert_allclose(glitches.amplitude_m * 4 * np.pi * glitches.motion_frequency_hz / LASER_WAVELENGTH_M,
+                               glitches.fringe_frequency_hz)
+    other = simulate_detector(simulate_settings, ASD_FILE, CHANNELS_FILE, seed=6)
+    assert not np.array_equal(strain.data, other[0].data)
+
+
+def test_arches_reach_the_fringe_frequency_and_witnesses_see_them(simulate_settings):
+    strain, aux, catalogue, coupled = simulate_detector(simulate_settings, ASD_FILE, CHANNELS_FILE, seed=11)
+    background = catalogue[catalogue.label == "background"].gps
+    asd = estimate_asd([strain.crop(g - 3, g + 3) for g in background])
+    glitch = catalogue[catalogue.label == "glitch"].sort_values("snr").iloc[-1]
+    white = whiten(strain.crop(glitch.gps - 3, glitch.gps + 3), asd)
+    gram = q_transform(white, log_frequencies(8, 500, 64), 12.0, n_times=64, window=(white.t0, white.t_end))
+    loud_rows = gram.frequencies[(gram.energy > 12.5).any(axis=1)]
+    assert len(loud_rows)
+    # the arch's highest frequency sits near 2|v|max/lambda (tile bandwidth ~ f/Q * sqrt(11))
+    assert 0.6 * glitch.fringe_frequency_hz < loud_rows.max() < 1.6 * glitch.fringe_frequency_hz
+    # a coupled witness is loud at the glitch, the common-microseism decoy is not
+    names = [c.name for c in aux]
+    for name, loud in ((coupled[0], True), ("V1:ENV_CEB_SEIS_Z", False)):
+        c = names.index(name)
+        a_asd = estimate_asd([aux[c].crop(g - 3, g + 3) for g in background])
+        a_white = whiten(aux[c].crop(glitch.gps - 3, glitch.gps + 3), a_asd)
+        peak = q_transform(a_white, log_frequencies(1, 128, 64), 12.0, n_times=64).energy.max()
+        assert (peak > 50) == loud, name
+
+
+def test_run_simulate_writes_gwosc_layout_catalogue_and_provenance(tmp_path, simulate_settings):
+    out = tmp_path / "detector.h5"
+    run_simulate(simulate_settings, ASD_FILE, CHANNELS_FILE, 42, out, tmp_path / "catalogue.csv")
+    strain = read_gwosc(out)  # the GWOSC reader reads our files too
+    assert strain.t0 == simulate_settings["gps_start"] and strain.dt == 1 / 4096
+    strain2, aux = read_detector(out)
+    assert aux[0].unit == "m" and aux[0].name == "V1:SBE_SDB1_LVDT_Z"
+    with h5py.File(out) as f:
+        assert f["strain/Strain"].attrs["Xspacing"] == 1 / 4096
+        catalogue, coupled = read_catalogue(f["catalogue"])
+    assert len(catalogue) == 8 and len(coupled) == 3
+    record = get_provenance(out)
+    assert record["step"] == "virgo_simulate" and record["master_seed"] == 42 and len(record["inputs"]) == 2
+
+
+def test_bad_channel_file_is_named(tmp_path, simulate_settings):
+    bad = tmp_path / "channels.yaml"
+    bad.write_text("- {name: X, kind: sonic, unit: m, source: bench, noise: 1, response: {type: flat}}\n")
+    with pytest.raises(ValueError, match="channels.yaml"):
+        simulate_detector(simulate_settings, ASD_FILE, bad, 1)
