@@ -155,7 +155,27 @@ def test_bad_config_stops_before_any_job(tmp_path):
     assert "Job stats" not in result.stdout
 
 
-def test_hpc_config_dry_runs_at_the_seeds_scale():
-    out = snakemake(None, "-n", "--forceall", "--configfile", str(REPO / "config/hpc.yaml")).stdout
+def test_hpc_config_dry_runs_at_the_seeds_scale_with_gpu_resources():
+    env = {"TWINS_SLURM_PARTITION": "cpu", "TWINS_SLURM_ACCOUNT": "proj", "TWINS_SLURM_GPU_PARTITION": "gpu",
+           "TWINS_SLURM_GPU_MODEL": "a100"}
+    hpc = yaml.safe_load((REPO / "config/hpc.yaml").read_text())
+    out = snakemake(None, "-n", "--forceall", "--profile", str(REPO / "profiles" / "slurm"),
+                    "--configfile", str(REPO / "config/hpc.yaml"), env=env).stdout
     jobs = planned_jobs(out)
     assert jobs["calo_simulate"] == 60 and jobs["calo_train"] == 1
+    for twin in hpc["twins"]:
+        assert jobs.get(f"{twin}_report") == 1, f"{twin} is not planned at HPC scale"
+    assert jobs["tpc_simulate"] == hpc["tpc"]["simulate"]["chunks"]
+    assert jobs["lattice_train"] == len(hpc["lattice"]["run"])
+    # every training and generation job asks SLURM for a GPU of the configured model on the GPU partition
+    blocks = [(name, block) for name, block in re.findall(r"^rule (\w+):\n(.*?)(?:\n\n|\Z)", out, re.S | re.M)
+              if "_" in name]
+    gpu_rules = {name for name, _ in blocks if name.split("_", 1)[1] in GPU_STEPS}
+    assert gpu_rules >= {f"{twin}_train" for twin in hpc["twins"]}
+    for name, block in blocks:
+        resources = re.search(r"resources: (.*)", block)[1]
+        assert "slurm_account=proj" in resources, name
+        if name in gpu_rules:
+            assert "gpu=1" in resources and "slurm_partition=gpu" in resources and "gpu_model=a100" in resources, name
+        else:
+            assert "slurm_partition=cpu" in resources and "gpu=" not in resources, name
