@@ -5,11 +5,9 @@ from twins.virgo.report import run_report
 with to_file(snakemake.log[0]):
     run_report(
         settings=snakemake.params.report,
-        preprocess_settings=snakemake.params.preprocess,
         generated_h5=snakemake.input.generated,
         metrics_json=snakemake.input.metrics,
         curves_csv=snakemake.input.curves,
         ranking_csv=snakemake.input.ranking,
-        gwosc_h5=snakemake.input.gwosc,
         out=dict(snakemake.output.items()),
     )

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 import json
 
 import h5py
 import numpy as np
 import pytest
-import yaml
 
-from helpers import make_workdir, planned_jobs, snakemake
+from helpers import make_workdir, planned_jobs, planned_jobs_with, snakemake
 from twins.core.io import get_provenance
 from twins.lattice.io import read_ensemble
 
@@ -41,15 +39,6 @@ def workdir(tmp_path_factory):
     return path
 
 
-def dry_run_with(workdir, keys, value, name):
-    config = copy.deepcopy(TINY)
-    node = config
-    for key in keys[:-1]:
-        node = node[key]
-    node[keys[-1]] = value
-    (workdir / name).write_text(yaml.safe_dump(config))
-    return planned_jobs(snakemake(workdir, "-n", "--configfile", name).stdout)
-
 
 def test_chain_writes_ensembles_observables_and_report(workdir):
     hmc = read_ensemble(workdir / "results/lattice/hmc/tiny_phi4.h5")
@@ -78,10 +67,10 @@ def test_nothing_left_to_do_after_a_run(workdir):
 
 
 def test_changing_the_flow_reruns_only_that_ensemble_from_training(workdir):
-    jobs = dry_run_with(workdir, ("lattice", "ensembles", "tiny_u1", "flow", "epochs"), 3, "flow.yaml")
+    jobs = planned_jobs_with(workdir, TINY, ("lattice", "ensembles", "tiny_u1", "flow", "epochs"), 3, "flow.yaml")
     assert set(jobs) == AFTER_TRAINING and jobs["lattice_train"] == 1
 
 
 def test_changing_hmc_reruns_simulation_not_training(workdir):
-    jobs = dry_run_with(workdir, ("lattice", "ensembles", "tiny_phi4", "hmc", "n_configs"), 300, "hmc.yaml")
+    jobs = planned_jobs_with(workdir, TINY, ("lattice", "ensembles", "tiny_phi4", "hmc", "n_configs"), 300, "hmc.yaml")
     assert jobs["lattice_simulate"] == 1 and "lattice_train" not in jobs

@@ -22,6 +22,7 @@ pytestmark = pytest.mark.slurm
 
 TARGET = "results/calo/models/gan3d/model.pt"
 TINY = {
+    "twins": ["calo"],
     "calo": {
         "simulate": {"events": 200, "chunks": 2},
         "models": ["gan3d"],
@@ -136,7 +137,7 @@ def test_a_failing_job_is_reported_and_retried_per_the_profile(tmp_path, slurm_e
     retries = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())["retries"]
     broken = tmp_path / "broken.root"
     broken.write_bytes(b"not a ROOT file" * 100)
-    config = {"calo": {"convert": {"source": "external", "external": {
+    config = {"twins": ["calo"], "calo": {"convert": {"source": "external", "external": {
         "files": [str(broken)], "tree": "hits", "cells_branch": "edep", "cells_shape": [4, 4, 6],
         "cells_order": "xyz", "cells_unit": "GeV", "energy_branch": "e0",
         "geometry": {"name": "block", "material": "PbWO4",

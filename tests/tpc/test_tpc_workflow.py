@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 
 import pytest
 import uproot
-import yaml
 
-from helpers import make_workdir, planned_jobs, snakemake
+from helpers import make_workdir, planned_jobs, planned_jobs_with, snakemake
 from twins.core.io import get_provenance
 
 pytestmark = pytest.mark.workflow
@@ -33,15 +31,6 @@ def workdir(tmp_path_factory):
     return path
 
 
-def dry_run_with(workdir, keys, value, name):
-    config = copy.deepcopy(TINY)
-    node = config
-    for key in keys[:-1]:
-        node = node[key]
-    node[keys[-1]] = value
-    (workdir / name).write_text(yaml.safe_dump(config))
-    return planned_jobs(snakemake(workdir, "-n", "--configfile", name).stdout)
-
 
 def test_chain_writes_outputs_with_provenance(workdir):
     for variant in ("fast4", "fast6"):
@@ -61,10 +50,10 @@ def test_chain_writes_outputs_with_provenance(workdir):
 
 def test_nothing_left_to_do_and_reruns_are_exact(workdir):
     assert planned_jobs(snakemake(workdir, "-n", "--configfile", "tiny.yaml").stdout) == {}
-    assert set(dry_run_with(workdir, ("tpc", "train", "epochs"), 2, "e.yaml")) == AFTER_TRAINING
-    assert set(dry_run_with(workdir, ("tpc", "validate", "n_bins"), 4, "b.yaml")) == {"tpc_validate", "tpc_report",
+    assert set(planned_jobs_with(workdir, TINY, ("tpc", "train", "epochs"), 2, "e.yaml")) == AFTER_TRAINING
+    assert set(planned_jobs_with(workdir, TINY, ("tpc", "validate", "n_bins"), 4, "b.yaml")) == {"tpc_validate", "tpc_report",
                                                                                       "all"}
-    jobs = dry_run_with(workdir, ("tpc", "simulate", "segments"), 700, "s.yaml")
+    jobs = planned_jobs_with(workdir, TINY, ("tpc", "simulate", "segments"), 700, "s.yaml")
     assert jobs["tpc_simulate"] == 2 and {"tpc_convert", "tpc_preprocess"} | AFTER_TRAINING <= set(jobs)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import subprocess
@@ -40,3 +41,15 @@ def planned_jobs(dry_run_output: str) -> dict[str, int]:
     """Rule -> job count from the 'Job stats' table of a dry-run."""
     table = dry_run_output.split("Job stats:")[-1]
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] != "total"}
+
+
+def planned_jobs_with(workdir: Path, config: dict, keys: tuple[str, ...], value, name: str) -> dict[str, int]:
+    """Rule -> job count of a dry-run of `config` with the value at `keys` (a path into it) replaced,
+    written to `workdir/name`: which rules a one-value change reruns."""
+    changed = copy.deepcopy(config)
+    node = changed
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = value
+    (workdir / name).write_text(yaml.safe_dump(changed))
+    return planned_jobs(snakemake(workdir, "-n", "--configfile", name).stdout)

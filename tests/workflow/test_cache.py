@@ -8,7 +8,7 @@ from helpers import make_workdir, snakemake
 
 pytestmark = pytest.mark.workflow
 
-SIMULATE = {"calo": {"simulate": {"events": 60, "chunks": 2}}}
+SIMULATE = {"twins": ["calo"], "calo": {"simulate": {"events": 60, "chunks": 2}}}
 CHUNKS = [f"results/calo/simulate/chunk_{i}.root" for i in range(2)]
 
 

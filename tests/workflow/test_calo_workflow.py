@@ -18,6 +18,7 @@ from twins.core.io import get_provenance
 pytestmark = pytest.mark.workflow
 
 TINY = {
+    "twins": ["calo"],
     "calo": {
         "simulate": {"events": 200, "chunks": 2},
         "models": ["gan3d", "caloinn"],

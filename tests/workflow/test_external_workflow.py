@@ -35,7 +35,7 @@ def test_external_geant4_files_replace_the_simulation(tmp_path):
     geometry = {"name": "g4_block", "material": "PbWO4", "materials_file": str(REPO / "resources/calo/materials.yaml"),
                 "nx": nx, "ny": ny, "nz": nz, "cell_size_x_mm": 10.0, "cell_size_y_mm": 10.0,
                 "layer_thickness_mm": 8.9}
-    config = {"calo": {
+    config = {"twins": ["calo"], "calo": {
         "convert": {"source": "external", "external": {
             "files": [str(foreign)], "tree": "hits", "cells_branch": "edep_mev", "cells_shape": [nx, ny, nz],
             "cells_order": "zxy", "cells_unit": "MeV", "energy_branch": "e0", "geometry": geometry}},

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.workflow
 def test_outputs_live_in_the_shared_prefix_and_jobs_use_local_scratch(tmp_path):
     pytest.importorskip("snakemake_storage_plugin_fs")
     (tmp_path / "run").mkdir()
-    workdir = make_workdir(tmp_path / "run", {"calo": {"simulate": {"events": 40, "chunks": 2}}})
+    workdir = make_workdir(tmp_path / "run", {"twins": ["calo"], "calo": {"simulate": {"events": 40, "chunks": 2}}})
     shared, scratch = tmp_path / "shared", tmp_path / "scratch"
     storage = ("--default-storage-provider", "fs", "--default-storage-prefix", str(shared),
                "--local-storage-prefix", str(scratch),

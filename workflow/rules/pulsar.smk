@@ -1,2 +1,256 @@
-# pulsar twin: placeholder until its rules land.
-TWIN_TARGETS["pulsar"] = []
+# Pulsar twin (ML-PPA): simulate -> convert -> preprocess -> train -> generate -> validate -> report.
+from twins.pulsar.workflow import (
+    observation_downsample,
+    observation_file,
+    observation_masks,
+    observations,
+    training_dataset,
+)
+
+PULSAR = config["pulsar"]
+PULSAR_DATASET = "|".join(PULSAR["datasets"])
+PULSAR_MODEL = "|".join(PULSAR["models"])
+PULSAR_OBSERVATION = "|".join(observations(config))
+TWIN_TARGETS["pulsar"] = ["results/pulsar/report/metrics.html"]
+
+
+rule pulsar_simulate:
+    input:
+        telescope=lambda wc: PULSAR["datasets"][wc.dataset]["telescope"],
+    output:
+        fil="results/pulsar/simulate/{dataset}.fil",
+        truth="results/pulsar/simulate/{dataset}_truth.h5",
+        summary="results/pulsar/simulate/{dataset}.json",
+    log:
+        "logs/pulsar/simulate_{dataset}.log",
+    benchmark:
+        "benchmarks/pulsar/simulate_{dataset}.tsv"
+    wildcard_constraints:
+        dataset=PULSAR_DATASET,
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=4000,
+    params:
+        dataset=lambda wc: PULSAR["datasets"][wc.dataset],
+        frames=PULSAR["frames"],
+        labelling=PULSAR["labelling"],
+        seed=config["seed"],
+    script:
+        "../../scripts/pulsar/simulate.py"
+
+
+rule pulsar_convert:
+    input:
+        fil="results/pulsar/simulate/{dataset}.fil",
+        truth="results/pulsar/simulate/{dataset}_truth.h5",
+    output:
+        frames="results/pulsar/frames/{dataset}.h5",
+    log:
+        "logs/pulsar/convert_{dataset}.log",
+    benchmark:
+        "benchmarks/pulsar/convert_{dataset}.tsv"
+    wildcard_constraints:
+        dataset=PULSAR_DATASET,
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        runtime=30,
+        mem_mb=4000,
+    params:
+        frames=PULSAR["frames"],
+    script:
+        "../../scripts/pulsar/convert.py"
+
+
+rule pulsar_preprocess:
+    input:
+        frames="results/pulsar/frames/{dataset}.h5",
+    output:
+        train="results/pulsar/preprocess/{dataset}/train.h5",
+        validation="results/pulsar/preprocess/{dataset}/validation.h5",
+        test="results/pulsar/preprocess/{dataset}/test.h5",
+    log:
+        "logs/pulsar/preprocess_{dataset}.log",
+    benchmark:
+        "benchmarks/pulsar/preprocess_{dataset}.tsv"
+    wildcard_constraints:
+        dataset=PULSAR_DATASET,
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        runtime=30,
+        mem_mb=6000,
+    params:
+        preprocess=PULSAR["preprocess"],
+        seed=config["seed"],
+    script:
+        "../../scripts/pulsar/preprocess.py"
+
+
+rule pulsar_train:
+    input:
+        train=lambda wc: f"results/pulsar/preprocess/{training_dataset(config, wc.model)}/train.h5",
+        validation=lambda wc: f"results/pulsar/preprocess/{training_dataset(config, wc.model)}/validation.h5",
+    output:
+        model="results/pulsar/models/{model}/model.pt",
+        history="results/pulsar/models/{model}/history.csv",
+        losses=report(
+            "results/pulsar/models/{model}/losses.png",
+            caption="../report/pulsar/losses.rst",
+            category="Pulsar",
+            subcategory="Training",
+            labels={"model": "{model}", "figure": "training losses"},
+        ),
+    log:
+        "logs/pulsar/train_{model}.log",
+    benchmark:
+        "benchmarks/pulsar/train_{model}.tsv"
+    wildcard_constraints:
+        model=PULSAR_MODEL,
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        runtime=120,
+        mem_mb=8000,
+    params:
+        train=PULSAR["train"],
+        frames=PULSAR["frames"],
+        seed=config["seed"],
+        device=config["device"],
+        # not an output: Snakemake would delete it before a rerun, and a killed run resumes from it
+        checkpoint=lambda wc: f"results/pulsar/models/{wc.model}/checkpoint.pt",
+    script:
+        "../../scripts/pulsar/train.py"
+
+
+rule pulsar_generate:
+    input:
+        fil=lambda wc: observation_file(config, wc.observation),
+        model="results/pulsar/models/{model}/model.pt",
+    output:
+        labels="results/pulsar/generate/{model}/{observation}_labels.h5",
+        reduced="results/pulsar/generate/{model}/{observation}_reduced.h5",
+        candidates="results/pulsar/generate/{model}/{observation}_candidates.csv",
+        summary="results/pulsar/generate/{model}/{observation}_summary.json",
+    log:
+        "logs/pulsar/generate_{model}_{observation}.log",
+    benchmark:
+        "benchmarks/pulsar/generate_{model}_{observation}.tsv"
+    wildcard_constraints:
+        model=PULSAR_MODEL,
+        observation=PULSAR_OBSERVATION,
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        runtime=30,
+        mem_mb=6000,
+    params:
+        generate={
+            k: v
+            for k, v in PULSAR["generate"].items()
+            if k in ("threshold", "batch_size")
+        },
+        preprocess=PULSAR["preprocess"],
+        flagging=PULSAR["flagging"],
+        downsample=lambda wc: observation_downsample(config, wc.observation),
+    script:
+        "../../scripts/pulsar/generate.py"
+
+
+rule pulsar_validate:
+    input:
+        model="results/pulsar/models/{model}/model.pt",
+        tests=expand(
+            "results/pulsar/preprocess/{dataset}/test.h5", dataset=PULSAR["datasets"]
+        ),
+        summaries=expand(
+            "results/pulsar/generate/{{model}}/{observation}_summary.json",
+            observation=observations(config),
+        ),
+    output:
+        metrics="results/pulsar/validate/{model}/metrics.json",
+        snr=report(
+            "results/pulsar/validate/{model}/accuracy_vs_snr.png",
+            caption="../report/pulsar/accuracy_vs_snr.rst",
+            category="Pulsar",
+            subcategory="Validation: {model}",
+            labels={"model": "{model}", "figure": "pulse recall vs S/N"},
+        ),
+        confusion=report(
+            "results/pulsar/validate/{model}/confusion.png",
+            caption="../report/pulsar/confusion.rst",
+            category="Pulsar",
+            subcategory="Validation: {model}",
+            labels={"model": "{model}", "figure": "confusion matrix"},
+        ),
+    log:
+        "logs/pulsar/validate_{model}.log",
+    benchmark:
+        "benchmarks/pulsar/validate_{model}.tsv"
+    wildcard_constraints:
+        model=PULSAR_MODEL,
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        runtime=30,
+        mem_mb=6000,
+    params:
+        validate=PULSAR["validate"],
+        generate={
+            k: v
+            for k, v in PULSAR["generate"].items()
+            if k in ("threshold", "batch_size")
+        },
+        datasets=list(PULSAR["datasets"]),
+        observations=observations(config),
+        masks=observation_masks(config),
+        trained_on=lambda wc: PULSAR["models"][wc.model],
+        seed=config["seed"],
+    script:
+        "../../scripts/pulsar/validate.py"
+
+
+rule pulsar_report:
+    input:
+        metrics=expand(
+            "results/pulsar/validate/{model}/metrics.json", model=PULSAR["models"]
+        ),
+        examples=f"results/pulsar/preprocess/{next(iter(PULSAR['datasets']))}/test.h5",
+    output:
+        table=report(
+            "results/pulsar/report/metrics.html",
+            caption="../report/pulsar/metrics.rst",
+            category="Pulsar",
+            subcategory="Metrics",
+            labels={"model": "all", "figure": "metrics table"},
+        ),
+        csv="results/pulsar/report/metrics.csv",
+        examples=report(
+            "results/pulsar/report/example_frames.png",
+            caption="../report/pulsar/example_frames.rst",
+            category="Pulsar",
+            subcategory="Data",
+            labels={"model": "all", "figure": "example frames per class"},
+        ),
+    log:
+        "logs/pulsar/report.log",
+    benchmark:
+        "benchmarks/pulsar/report.tsv"
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    params:
+        models=list(PULSAR["models"]),
+        seed=config["seed"],
+    script:
+        "../../scripts/pulsar/report.py"

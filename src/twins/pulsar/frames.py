@@ -1,0 +1,59 @@
+"""Frame geometry: cutting a (time, chan) dynamic spectrum into square frames with downsampling.
+
+A frame is `size` x `size` pixels (time, frequency) after averaging `time_downsample` samples and
+`freq_downsample` channels, so it covers a raw tile of (size * time_downsample) samples by
+(size * freq_downsample) channels. Tiles are laid out time-major: frame index = time_tile * n_freq_tiles
++ freq_tile; the remainder of samples/channels that does not fill a tile is dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FrameGeometry:
+    size: int = 128
+    time_downsample: int = 1
+    freq_downsample: int = 1
+
+    @classmethod
+    def from_config(cls, frames: dict) -> "FrameGeometry":
+        return cls(int(frames["size"]), int(frames["time_downsample"]), int(frames["freq_downsample"]))
+
+    @property
+    def tile_samples(self) -> int:
+        return self.size * self.time_downsample
+
+    @property
+    def tile_channels(self) -> int:
+        return self.size * self.freq_downsample
+
+    def counts(self, nsamples: int, nchans: int) -> tuple[int, int]:
+        """(time tiles, frequency tiles) that fit; an error if not even one fits."""
+        nt, nf = nsamples // self.tile_samples, nchans // self.tile_channels
+        if nf == 0 or nt == 0:
+            raise ValueError(
+                f"a {self.size}x{self.size} frame with downsampling (time {self.time_downsample}, "
+                f"freq {self.freq_downsample}) needs {self.tile_samples} samples x {self.tile_channels} channels; "
+                f"the data have {nsamples} x {nchans}: lower frames.size or the downsampling"
+            )
+        return nt, nf
+
+
+def cut_frames(data: np.ndarray, geometry: FrameGeometry) -> np.ndarray:
+    """(nsamples, nchans) -> (n_frames, size, size) float32 frames, [frame, time, frequency]."""
+    nt, nf = geometry.counts(*data.shape)
+    s, td, fd = geometry.size, geometry.time_downsample, geometry.freq_downsample
+    block = np.asarray(data[: nt * s * td, : nf * s * fd], dtype=np.float32)
+    block = block.reshape(nt, s, td, nf, s, fd).mean(axis=(2, 5), dtype=np.float32)
+    return np.ascontiguousarray(block.transpose(0, 2, 1, 3).reshape(nt * nf, s, s))
+
+
+def tile_slices(index: int, n_freq_tiles: int, geometry: FrameGeometry) -> tuple[slice, slice]:
+    """Raw (time, channel) slices of frame `index`."""
+    t, f = divmod(index, n_freq_tiles)
+    ts, fs = geometry.tile_samples, geometry.tile_channels
+    return slice(t * ts, (t + 1) * ts), slice(f * fs, (f + 1) * fs)

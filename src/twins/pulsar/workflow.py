@@ -1,0 +1,60 @@
+"""Plain functions of the workflow config for workflow/rules/pulsar.smk (no Snakemake imports)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def available_real_files(config: dict) -> dict[str, dict]:
+    """The configured real filterbank files that exist here. The real data (../shared/data/) are not on
+    every machine: a missing file is left out of the run with a warning naming it, so the simulated
+    part of the twin still runs; a missing mask only drops the flagging check of that file."""
+    available = {}
+    for name, entry in config["pulsar"]["generate"]["real"].items():
+        if not Path(entry["path"]).exists():
+            print(f"pulsar: real file '{name}' not found at {entry['path']}; it is left out of this run",
+                  file=sys.stderr)
+            continue
+        mask = entry.get("mask")
+        if mask and not Path(mask).exists():
+            print(f"pulsar: mask {mask} of '{name}' not found; its channel flagging is not checked", file=sys.stderr)
+            entry = {**entry, "mask": None}
+        available[name] = entry
+    return available
+
+
+def observations(config: dict) -> list[str]:
+    """Names of the whole observations pulsar_generate processes: simulated datasets, then real files."""
+    p = config["pulsar"]
+    unknown = [d for d in p["generate"]["simulated"] if d not in p["datasets"]]
+    if unknown:
+        raise ValueError(f"pulsar.generate.simulated names {unknown}, not in pulsar.datasets {sorted(p['datasets'])}")
+    clash = set(p["generate"]["simulated"]) & set(p["generate"]["real"])
+    if clash:
+        raise ValueError(f"pulsar.generate: {sorted(clash)} named both simulated and real; rename the real entry")
+    return list(p["generate"]["simulated"]) + list(available_real_files(config))
+
+
+def observation_file(config: dict, name: str) -> str:
+    real = config["pulsar"]["generate"]["real"]
+    return real[name]["path"] if name in real else f"results/pulsar/simulate/{name}.fil"
+
+
+def observation_downsample(config: dict, name: str) -> dict | None:
+    """Downsampling of a real file (its own channelisation); None: the model's."""
+    real = config["pulsar"]["generate"]["real"]
+    if name not in real:
+        return None
+    return {k: real[name][k] for k in ("time_downsample", "freq_downsample")}
+
+
+def observation_masks(config: dict) -> dict:
+    return {name: entry.get("mask") for name, entry in available_real_files(config).items()}
+
+
+def training_dataset(config: dict, model: str) -> str:
+    dataset = config["pulsar"]["models"][model]
+    if dataset not in config["pulsar"]["datasets"]:
+        raise ValueError(f"pulsar.models.{model} trains on '{dataset}', not in pulsar.datasets")
+    return dataset
