@@ -15,6 +15,7 @@ import uproot
 from twins.calo.showers import ShowerSample
 from twins.core.io import InputFileError, atomic_path
 from twins.core.provenance import to_json
+from twins.core.rootfile import open_checked_root
 
 TREE = "showers"
 BRANCHES = ("energy", "theta", "pdg", "cells")
@@ -42,30 +43,7 @@ def write_showers_root(path: str | Path, sample: ShowerSample, geometry: dict, p
 
 
 def _open_root(path: str | Path):
-    path = Path(path)
-    if not path.exists():
-        raise InputFileError(f"{path}: file not found")
-    try:
-        f = uproot.open(path)
-        keys = {k.split(";")[0] for k in f.keys()}
-    except Exception as err:  # uproot raises several types for damaged files
-        raise InputFileError(
-            f"{path}: not a readable ROOT file ({type(err).__name__}: {err}); it is truncated or corrupt, "
-            "delete it and rerun calo_simulate"
-        ) from None
-    missing = [k for k in (TREE, "geometry") if k not in keys]
-    if missing:
-        f.close()
-        raise InputFileError(
-            f"{path}: missing {missing}; expected a TTree '{TREE}' with branches {list(BRANCHES)} "
-            "and a 'geometry' string, as written by calo_simulate"
-        )
-    tree = f[TREE]
-    absent = [b for b in BRANCHES if b not in tree.keys()]
-    if absent:
-        f.close()
-        raise InputFileError(f"{path}: TTree '{TREE}' lacks branch(es) {absent}; expected {list(BRANCHES)}")
-    return f
+    return open_checked_root(path, TREE, BRANCHES, ("geometry",), "calo_simulate")
 
 
 def read_root_metadata(path: str | Path) -> dict[str, Any]:

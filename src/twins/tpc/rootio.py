@@ -16,6 +16,7 @@ import uproot
 
 from twins.core.io import InputFileError, atomic_path
 from twins.core.provenance import to_json
+from twins.core.rootfile import open_checked_root
 from twins.tpc.tracks import FEATURES
 
 TREE = "segments"
@@ -38,25 +39,7 @@ def write_segments_root(
 
 
 def _open_root(path: str | Path):
-    path = Path(path)
-    if not path.exists():
-        raise InputFileError(f"{path}: file not found")
-    try:
-        f = uproot.open(path)
-        keys = {k.split(";")[0] for k in f.keys()}
-    except Exception as err:  # uproot raises several types for damaged files
-        raise InputFileError(f"{path}: not a readable ROOT file ({type(err).__name__}: {err}); "
-                             "delete it and rerun tpc_simulate") from None
-    missing = [k for k in (TREE, "detector") if k not in keys]
-    if missing:
-        f.close()
-        raise InputFileError(f"{path}: missing {missing}; expected TTree '{TREE}' with {list(BRANCHES)} and a "
-                             "'detector' string, as written by tpc_simulate")
-    absent = [b for b in BRANCHES if b not in f[TREE].keys()]
-    if absent:
-        f.close()
-        raise InputFileError(f"{path}: TTree '{TREE}' lacks branch(es) {absent}; expected {list(BRANCHES)}")
-    return f
+    return open_checked_root(path, TREE, BRANCHES, ("detector",), "tpc_simulate")
 
 
 def read_root_metadata(path: str | Path) -> dict[str, Any]:
