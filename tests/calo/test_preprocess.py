@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TOY_GEOMETRY, toy_showers
+from calo_samples import TOY_GEOMETRY, toy_showers
 from twins.calo.hdf5io import write_showers_h5
 from twins.calo.preprocess import preprocess_showers, split_indices
 from twins.calo.transform import ShowerTransform

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import REPO, TOY_GEOMETRY, toy_showers
+from calo_samples import REPO, TOY_GEOMETRY, toy_showers
 from twins.calo.generation_step import generation_conditions
 from twins.calo.hdf5io import write_showers_h5
 from twins.calo.production import chunk_events, simulate_chunk
