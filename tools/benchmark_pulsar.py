@@ -70,6 +70,8 @@ def main() -> None:
         demo_seconds = int(start_end[1].read_text()) - int(start_end[0].read_text())
     rows = {
         "pulse accuracy, S/N >= 7 (target >= 0.99)": home["pulse_accuracy_snr_ge_7"],
+        "pulse false-positive rate (frames without a pulse label)": home.get("pulse_false_positive_rate"),
+        "decision thresholds (pulse, nb_rfi, bb_rfi), chosen on validation": metrics.get("thresholds"),
         "S/N from which pulse recall stays >= 90%": home["snr_recall_drops_below_90"],
         "frames/s, normalise + classify, 2 threads": speed["frames_per_s"],
         "real-time factor, 256 ch x 64 us (target >= 100)": speed["frames_per_s"] / per_second,
@@ -82,12 +84,18 @@ def main() -> None:
         rows[f"cross-domain: {args.model} on {name}, exact match"] = d["exact_match"]
     for obs, o in metrics["observations"].items():
         rows[f"reduction factor on {obs}"] = o["reduction_factor"]
+        rows[f"frames kept on {obs}"] = f"{o['frames_kept']} of {o['frames']}"
     out = {"rows": rows, "throughput": speed, "flagging": flagging, "flagging_seconds": flag_seconds,
            "geometry": geometry, "metrics_file": str(workdir / f"results/pulsar/validate/{args.model}/metrics.json")}
     write_json(REPO / "benchmarks/pulsar_benchmark.json", out)
     width = max(len(k) for k in rows)
     for k, v in rows.items():
         print(f"{k:<{width}}  {v if not isinstance(v, float) else f'{v:.4g}'}")
+    print(f"\npulse recall / accuracy vs injected S/N ({metrics['trained_on']} test split)")
+    for r in home["accuracy_vs_snr"]:
+        if r["frames"]:
+            print(f"  S/N {r['snr_min']:>4}-{r['snr_max']:<4} frames {r['frames']:>4}  recall {r['recall']:.3f}  "
+                  f"accuracy {r['accuracy']:.3f}")
 
 
 if __name__ == "__main__":

@@ -55,3 +55,30 @@ def test_training_learns_resumes_and_is_deterministic(tmp_path):
     for pa, pb in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(pa, pb)
     assert record["provenance"]["step"] == "pulsar_train"
+
+
+def test_dedispersion_branch_puts_a_dispersed_track_at_its_sweep():
+    from twins.pulsar.model import Dedispersion
+
+    branch = Dedispersion(128, trials=33, max_sweep_fraction=1.0, bottom_to_top_frequency=0.8)
+    f = np.linspace(1.0, 0.8, 128)
+    shape = (f**-2 - 1) / (0.8**-2 - 1)
+    frame = np.zeros((1, 128, 128), dtype=np.float32)
+    frame[0, np.rint(20 + 64 * shape).astype(int), np.arange(128)] = 1.0  # sweep 64 pixels, top arrival 20
+    plane = branch(torch.as_tensor(frame))[0].numpy()
+    trial, time = np.unravel_index(plane.argmax(), plane.shape)
+    assert abs(trial * 4 - 64) <= 4 and abs(time * 2 - (20 + 32)) <= 2  # sweep 4 px per trial; mid-band time
+    assert plane.max() > 4 * plane[0].max()  # undispersed trial does not see it
+    noise = branch(torch.randn(32, 128, 128)).std().item()
+    assert 0.85 < noise < 1.05  # DM-time plane in noise units
+
+
+def test_thresholds_are_chosen_on_validation_frames():
+    from twins.pulsar.train import choose_thresholds
+
+    labels = np.array([[1, 0, 0]] * 50 + [[0, 1, 0]] * 50)
+    p = np.zeros((100, 3))
+    p[:50, 0] = 0.3  # the pulse class is under-confident: only a low threshold gets it right
+    p[50:, 1] = 0.9
+    t = choose_thresholds(p, labels)
+    assert 0.05 <= t[0] <= 0.3 and 0.05 < t[1] <= 0.9 and t[2] == 0.5

@@ -73,3 +73,16 @@ def test_rfi_gen_frames_carry_their_classes():
         assert (snr[i] > 0) == ("pulse" in combo)
     with pytest.raises(ValueError, match="unknown class"):
         parse_combination("pulse+gps")
+
+
+def test_flagged_channels_are_zeroed_in_the_right_frame_columns():
+    from twins.pulsar.generate import mask_channels
+
+    geometry = FrameGeometry(size=8, time_downsample=1, freq_downsample=2)
+    data = np.ones((16, 40), dtype=np.float32)  # 2 time tiles x 2 frequency tiles of 16 channels (8 left over)
+    flags = np.zeros(40, dtype=bool)
+    flags[[3, 20, 21, 39]] = True  # column 1 of tile 0, column 2 of tile 1; channel 39 lies in no frame
+    frames = cut_frames(data, geometry)
+    mask_channels(frames, flags, geometry)
+    zeroed = [np.flatnonzero((frames[i] == 0).all(axis=0)).tolist() for i in range(4)]
+    assert zeroed == [[1], [2], [1], [2]] and (frames != 0).sum() == 4 * 8 * 7

@@ -157,7 +157,7 @@ rule pulsar_generate:
         generate={
             k: v
             for k, v in PULSAR["generate"].items()
-            if k in ("threshold", "batch_size")
+            if k in ("threshold", "batch_size", "mask_flagged_channels")
         },
         preprocess=PULSAR["preprocess"],
         flagging=PULSAR["flagging"],

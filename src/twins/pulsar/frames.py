@@ -47,9 +47,13 @@ def cut_frames(data: np.ndarray, geometry: FrameGeometry) -> np.ndarray:
     """(nsamples, nchans) -> (n_frames, size, size) float32 frames, [frame, time, frequency]."""
     nt, nf = geometry.counts(*data.shape)
     s, td, fd = geometry.size, geometry.time_downsample, geometry.freq_downsample
-    block = np.asarray(data[: nt * s * td, : nf * s * fd], dtype=np.float32)
-    block = block.reshape(nt, s, td, nf, s, fd).mean(axis=(2, 5), dtype=np.float32)
-    return np.ascontiguousarray(block.transpose(0, 2, 1, 3).reshape(nt * nf, s, s))
+    out = np.empty((nt, nf, s, s), dtype=np.float32)
+    step = 64  # time tiles per block: float32 copies of a whole long observation would not fit in memory
+    for t0 in range(0, nt, step):
+        n = min(step, nt - t0)
+        block = np.asarray(data[t0 * s * td : (t0 + n) * s * td, : nf * s * fd], dtype=np.float32)
+        out[t0 : t0 + n] = block.reshape(n, s, td, nf, s, fd).mean(axis=(2, 5), dtype=np.float32).transpose(0, 2, 1, 3)
+    return out.reshape(nt * nf, s, s)
 
 
 def tile_slices(index: int, n_freq_tiles: int, geometry: FrameGeometry) -> tuple[slice, slice]:

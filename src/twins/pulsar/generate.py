@@ -22,10 +22,25 @@ from twins.pulsar import CLASSES
 from twins.pulsar.convert import frame_coordinates
 from twins.pulsar.filterbank import read_filterbank
 from twins.pulsar.frames import FrameGeometry, cut_frames
-from twins.pulsar.model import load_model, predict_probabilities
+from twins.pulsar.model import decision_thresholds, load_model, predict_probabilities
 from twins.pulsar.preprocess import flag_channels, normalise_frames
 
 log = logging.getLogger(__name__)
+
+
+def mask_channels(frames: np.ndarray, flags: np.ndarray, geometry: FrameGeometry) -> None:
+    """Zero (the normalised median level) every frame pixel column that holds a flagged channel, in place.
+
+    RFI excision before the search, as pulsar pipelines do: a real carrier is rarely steady (it
+    flickers, drifts, saturates) and, left in, makes frames look like a pulse to a classifier that
+    never saw such a carrier. `frames` (n, time, freq) time-major as cut_frames gives them.
+    """
+    size, fd = geometry.size, geometry.freq_downsample
+    n_freq_tiles = len(flags) // (size * fd)
+    pixel_flags = flags[: n_freq_tiles * size * fd].reshape(n_freq_tiles, size, fd).any(axis=2)
+    tiles = frames.reshape(-1, n_freq_tiles, *frames.shape[1:])
+    for f in range(n_freq_tiles):
+        tiles[:, f][:, :, pixel_flags[f]] = 0.0
 
 
 def classify_observation(
@@ -34,7 +49,9 @@ def classify_observation(
     downsample: dict | None = None, threads: int = 2,
 ) -> dict:
     """Run the classifier over `fil`. `downsample` ({time_downsample, freq_downsample}) overrides the
-    model's for files of another channelisation (the frame size is the model's)."""
+    model's for files of another channelisation (the frame size is the model's). With
+    settings['mask_flagged_channels'] the channels flagged from the whole observation's statistics are
+    zeroed in the normalised frames before classification (labels then describe the cleaned frames)."""
     torch.set_num_threads(threads)
     model, record = load_model(model_path)
     geometry = FrameGeometry.from_config({**record["frames"], **(downsample or {})})
@@ -44,10 +61,13 @@ def classify_observation(
     raw = cut_frames(fb.data, geometry)
     cut_s = time.perf_counter() - started
     normalised = normalise_frames(raw, preprocess["smooth_channels"], preprocess["clip_sigma"])
+    if settings.get("mask_flagged_channels", True):
+        mask_channels(normalised, flags, geometry)
     norm_s = time.perf_counter() - started - cut_s
     probabilities = predict_probabilities(model, normalised, settings["batch_size"])
     classify_s = time.perf_counter() - started - cut_s - norm_s
-    labels = (probabilities >= settings["threshold"]).astype(np.uint8)
+    thresholds = decision_thresholds(record, settings["threshold"])
+    labels = (probabilities >= thresholds).astype(np.uint8)
     t, f = frame_coordinates(fb, geometry)
     kept = np.flatnonzero(labels[:, 0])
     provenance = make_provenance("pulsar_generate", settings, inputs=[fil, model_path], observation=observation,
@@ -69,6 +89,7 @@ def classify_observation(
     n = len(labels)
     summary = {
         "observation": observation, "file": str(fil), "header": fb.header, "geometry": vars(geometry),
+        "thresholds": thresholds.tolist(), "masked_flagged_channels": bool(settings.get("mask_flagged_channels", True)),
         "frames": n, "frames_kept": int(len(kept)), "kept_fraction": len(kept) / n,
         "reduction_factor": n / max(len(kept), 1), "reduction_factor_is_lower_bound": len(kept) == 0,
         "label_counts": dict(zip(CLASSES, labels.sum(axis=0).tolist())),

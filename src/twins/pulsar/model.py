@@ -1,26 +1,93 @@
-"""PulsarRFI_NN: a small CNN that labels a frame with independent sigmoid outputs (multi-label).
+"""PulsarRFI_NN: a CNN that labels a frame with independent sigmoid outputs (multi-label).
 
-Input (batch, 1, size, size) normalised frames [time, frequency]; output (batch, 3) logits for
-(pulse, nb_rfi, bb_rfi). Probabilities are sigmoid(logits); the loss is BCEWithLogits on the
-logits (no softmax: the classes are not exclusive). A strided first layer keeps it fast enough for
-real-time use; five stages give a receptive field spanning the whole 128-pixel frame, so a
-dispersed track can be integrated across the band.
+Input (batch, 1, size, size) normalised frames [time, frequency], frequency index 0 the top of the
+band; output (batch, 3) logits for (pulse, nb_rfi, bb_rfi). Probabilities are sigmoid(logits); the
+loss is BCEWithLogits on the logits (no softmax: the classes are not exclusive).
+
+Two branches feed the head. The image branch (a strided first layer for speed, then stages whose
+receptive field spans the frame) sees the RFI geometry: stripes along time or along frequency. The
+optional dedispersion branch is the physics a pulse search does first: a fixed (not learned)
+incoherent dedispersion of the frame over trial dispersion sweeps (cold-plasma f^-2 law) gives a
+DM-time plane in noise units, where a faint dispersed track of S/N 7 becomes one bright spot that
+a small CNN finds; learned from scratch, the image branch needs far more data to integrate such a
+track along an unknown curve across 128 channels.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from twins.core.io import InputFileError, atomic_path
 from twins.pulsar import CLASSES
 
 
+class Dedispersion(nn.Module):
+    """Incoherent dedispersion of (batch, time, freq) frames over `trials` dispersion sweeps, from 0 to
+    `max_sweep_fraction` of the frame's length.
+
+    The frame is first averaged over `time_average` x `freq_average` pixels (subbands: cheap, and the
+    sweep within a subband stays small); channel c of a trial with sweep s (time between the
+    top and the bottom of the band) is shifted earlier by s * (f_c^-2 - f_top^-2) / (f_bot^-2 - f_top^-2)
+    relative to mid-band, where f_bot / f_top = `bottom_to_top_frequency`. The shifts are fractional
+    (a phase ramp in the Fourier domain; the time axis is zero-padded to twice its length, so nothing
+    wraps). With `zero_dm` the subbands are first zero-DM filtered and their mean level removed,
+    the standard RFI excision before a search. Output (batch, trials, time / time_average): channel
+    sums scaled to unit noise for unit pixel noise, each trial's mean over time removed (a steady
+    narrow-band carrier adds the same offset to every time of a trial).
+    """
+
+    def __init__(self, size: int, trials: int = 32, max_sweep_fraction: float = 1.0, bottom_to_top_frequency: float = 0.8,
+                 time_average: int = 2, freq_average: int = 4, zero_dm: bool = True):
+        super().__init__()
+        self.zero_dm = zero_dm
+        if size % time_average or size % freq_average:
+            raise ValueError(f"dedispersion: time_average {time_average} and freq_average {freq_average} must divide "
+                             f"the frame size {size}")
+        if not 0 < bottom_to_top_frequency < 1:
+            raise ValueError(f"dedispersion.bottom_to_top_frequency must lie in (0, 1), not {bottom_to_top_frequency}")
+        self.time_average, self.freq_average = time_average, freq_average
+        n_t, n_f = size // time_average, size // freq_average
+        self.n_t, self.n_fft = n_t, 2 * n_t
+        # subband centres on a frequency axis running from the top (1) down to bottom_to_top_frequency
+        f = 1 - (1 - bottom_to_top_frequency) * (np.arange(n_f) + 0.5) / n_f
+        shape = (f**-2 - 1) / (bottom_to_top_frequency**-2 - 1)
+        sweeps = np.linspace(0, max_sweep_fraction * n_t, trials)  # in averaged samples
+        delay = sweeps[:, None] * (shape[None, :] - 0.5)  # (trials, subbands), samples, relative to mid-band
+        phase = 2 * np.pi * np.arange(n_t + 1)[:, None, None] * delay.T[None] / self.n_fft  # (bins, subbands, trials)
+        # unit noise out: a subband mean of time_average*freq_average unit pixels, summed over n_f subbands
+        scale = np.sqrt(time_average * freq_average / n_f)
+        cos, sin = np.cos(phase) * scale, np.sin(phase) * scale
+        # the complex product as one real matrix: [Re X, Im X] @ [[cos, sin], [-sin, cos]]
+        weight = np.concatenate([np.concatenate([cos, sin], 2), np.concatenate([-sin, cos], 2)], 1)
+        self.register_buffer("weight", torch.as_tensor(weight, dtype=torch.float32), persistent=False)
+        self.trials = trials
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        x = F.avg_pool2d(frames[:, None], (self.time_average, self.freq_average))[:, 0]  # (b, time, subbands)
+        if self.zero_dm:
+            # zero-DM filter (Eatough et al. 2009): an undispersed broad-band impulse is the same in every
+            # subband at one time, so removing the band mean per time removes it, while a dispersed pulse
+            # is in few subbands at any one time and keeps most of its signal
+            x = x - x.mean(dim=2, keepdim=True)
+            # each subband's own mean level: a steady carrier, which the smoothed normalisation keeps bright
+            # (the mean, not the median: a median costs more than the whole dedispersion)
+            x = x - x.mean(dim=1, keepdim=True)
+        spectrum = torch.fft.rfft(x, n=self.n_fft, dim=1)  # (b, bins, subbands)
+        stacked = torch.cat([spectrum.real, spectrum.imag], dim=2).transpose(0, 1)  # (bins, b, 2 subbands)
+        out = torch.bmm(stacked, self.weight)  # (bins, b, 2 trials)
+        out = torch.complex(out[..., : self.trials], out[..., self.trials :]).permute(1, 2, 0)
+        plane = torch.fft.irfft(out, n=self.n_fft, dim=2)[..., : self.n_t]
+        return plane - plane.mean(dim=2, keepdim=True)
+
+
 class FrameClassifier(nn.Module):
     def __init__(self, channels: tuple[int, ...] = (8, 16, 32, 32), first_stride: int = 4, n_classes: int = len(CLASSES),
-                 batch_norm: bool = True):
+                 batch_norm: bool = True, dedispersion: dict | None = None, size: int = 128):
         super().__init__()
 
         def block(c_in, c_out, kernel, stride, padding):
@@ -32,30 +99,59 @@ class FrameClassifier(nn.Module):
             layers += block(c_in, c_out, 3, 2, 1)
         layers += block(channels[-1], channels[-1], 3, 1, 1)
         self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(2 * channels[-1], n_classes)
+        n_features = 2 * channels[-1]
+        self.dedispersion = None
+        if dedispersion and dedispersion.get("enabled", True):
+            options = {k: v for k, v in dedispersion.items() if k not in ("channels", "enabled")}
+            self.dedispersion = Dedispersion(size, **options)
+            width = list(dedispersion.get("channels", (16, 32)))
+            # DM-time plane (trials, time): a pulse is a spot elongated along DM, RFI sits at low sweep
+            stages: list[nn.Module] = block(1, width[0], 3, 2, 1)
+            for c_in, c_out in zip(width[:-1], width[1:]):
+                stages += block(c_in, c_out, 3, 2, 1)
+            self.dm_features = nn.Sequential(*stages)
+            n_features += 2 * width[-1]
+        self.head = nn.Linear(n_features, n_classes)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         h = self.features(frames)
-        pooled = torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3))], dim=1)
-        return self.head(pooled)
+        pooled = [h.mean(dim=(2, 3)), h.amax(dim=(2, 3))]
+        if self.dedispersion is not None:
+            g = self.dm_features(self.dedispersion(frames[:, 0])[:, None])
+            pooled += [g.mean(dim=(2, 3)), g.amax(dim=(2, 3))]
+        return self.head(torch.cat(pooled, dim=1))
 
 
-def build_model(settings: dict) -> FrameClassifier:
+def build_model(settings: dict, size: int = 128) -> FrameClassifier:
     return FrameClassifier(tuple(settings["channels"]), settings["first_stride"],
-                           batch_norm=settings.get("batch_norm", True))
+                           batch_norm=settings.get("batch_norm", True), dedispersion=settings.get("dedispersion"),
+                           size=size)
 
 
-def save_model(path: str | Path, model: FrameClassifier, settings: dict, frames: dict, provenance: dict) -> None:
+def save_model(path: str | Path, model: FrameClassifier, settings: dict, frames: dict, provenance: dict,
+               thresholds: list[float] | None = None) -> None:
+    """`thresholds`: per-class probability thresholds chosen on the validation split (pulse_train)."""
     with atomic_path(path) as tmp:
         torch.save({"state_dict": model.state_dict(), "settings": settings, "frames": frames,
-                    "classes": list(CLASSES), "provenance": provenance}, tmp)
+                    "classes": list(CLASSES), "provenance": provenance,
+                    "thresholds": thresholds if thresholds is not None else [0.5] * len(CLASSES)}, tmp)
+
+
+def decision_thresholds(record: dict, threshold: float | str) -> np.ndarray:
+    """Per-class thresholds (3,): `threshold` itself if a number, the model's validation-chosen ones if
+    'validation'."""
+    if threshold == "validation":
+        return np.asarray(record.get("thresholds", [0.5] * len(CLASSES)), dtype=np.float32)
+    if isinstance(threshold, (int, float)) and 0 <= threshold <= 1:
+        return np.full(len(CLASSES), threshold, dtype=np.float32)
+    raise ValueError(f"pulsar.generate.threshold must be a probability in [0, 1] or 'validation', not {threshold!r}")
 
 
 def load_model(path: str | Path) -> tuple[FrameClassifier, dict]:
     """The classifier in eval mode and its stored record (settings, frames geometry, provenance)."""
     try:
         record = torch.load(path, map_location="cpu", weights_only=False)
-        model = build_model(record["settings"])
+        model = build_model(record["settings"], int(record["frames"].get("size", 128)))
         model.load_state_dict(record["state_dict"])
     except (OSError, RuntimeError, KeyError) as err:
         raise InputFileError(f"{path}: not a pulsar classifier written by pulsar_train ({err}); rerun it") from None

@@ -21,6 +21,7 @@ def metrics_rows(metrics_paths: dict[str, str]) -> pd.DataFrame:
         for dataset, d in m["datasets"].items():
             rows.append({"model": model, "trained_on": m["trained_on"], "tested_on": dataset,
                          "pulse accuracy (S/N>=7)": d["pulse_accuracy_snr_ge_7"], "frames S/N>=7": d["frames_snr_ge_7"],
+                         "pulse false-positive rate": d.get("pulse_false_positive_rate"),
                          "recall >= 90% from S/N": d["snr_recall_drops_below_90"], "exact match": d["exact_match"],
                          **{f"{c} accuracy": d[f"{c}_accuracy"] for c in CLASSES}})
         for obs, o in m["observations"].items():

@@ -23,6 +23,17 @@ def dedisperse(block: np.ndarray, delays: np.ndarray) -> np.ndarray:
     return out
 
 
+def dedispersed_series(block: np.ndarray, delays: np.ndarray) -> np.ndarray:
+    """Channel sum of `block` (time, chan) dedispersed by `delays` (samples, >= 0), indexed by the arrival
+    time at zero delay from -max(delays) on: a pulse that reached the top of the band before the block
+    starts but still sweeps through its lower channels counts with the part the block holds."""
+    delays = np.asarray(delays, dtype=int)
+    lead = max(int(delays.max(initial=0)), 0)
+    padded = np.zeros((block.shape[0] + lead, block.shape[1]), dtype=np.float64)
+    padded[lead:] = block
+    return dedisperse(padded, delays).sum(axis=1)
+
+
 def _boxcar_sums(series: np.ndarray, width: int) -> np.ndarray:
     csum = np.concatenate([[0.0], np.cumsum(series, dtype=float)])
     return csum[width:] - csum[:-width]

@@ -14,7 +14,8 @@ from twins.core.plots import new_figure, save_figure
 from twins.core.provenance import make_provenance, sha256_file
 from twins.core.seeding import derive_seed, seed_everything
 from twins.core.training import CheckpointedTraining, select_device
-from twins.pulsar.model import build_model, save_model
+from twins.pulsar import CLASSES
+from twins.pulsar.model import build_model, predict_probabilities, save_model
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,17 @@ def positive_weights(labels: np.ndarray, cap: float = 20.0) -> torch.Tensor:
     pos = labels.sum(axis=0).astype(float)
     neg = len(labels) - pos
     return torch.as_tensor(np.clip(neg / np.maximum(pos, 1.0), 1.0 / cap, cap), dtype=torch.float32)
+
+
+def choose_thresholds(probabilities: np.ndarray, labels: np.ndarray, grid=np.arange(0.05, 0.951, 0.05)) -> list[float]:
+    """Per class, the probability threshold with the highest accuracy on validation frames (ties: the
+    one closest to 0.5). Chosen on the validation split, never on the test split that reports accuracy."""
+    out = []
+    for c in range(labels.shape[1]):
+        accuracy = np.array([((probabilities[:, c] >= t) == labels[:, c]).mean() for t in grid])
+        best = np.flatnonzero(accuracy >= accuracy.max() - 1e-12)
+        out.append(float(np.round(grid[best[np.argmin(np.abs(grid[best] - 0.5))]], 4)))
+    return out
 
 
 def _load(path):
@@ -41,7 +53,7 @@ def train_classifier(
     torch_device = select_device(device)
     x_train, y_train = _load(train_h5)
     x_val, y_val = _load(validation_h5)
-    model = build_model(settings).to(torch_device)
+    model = build_model(settings, int(frames.get("size", 128))).to(torch_device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings["learning_rate"],
                                   weight_decay=settings.get("weight_decay", 0.0))
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=positive_weights(y_train.numpy()).to(torch_device))
@@ -80,8 +92,11 @@ def train_classifier(
         early_stopping={"monitor": "val_loss", "patience": settings["patience"]},
     )
     history = trainer.run(settings["epochs"], epoch)
-    save_model(out_model, model.cpu(), settings, frames,
-               make_provenance("pulsar_train", settings, seed, inputs=[train_h5, validation_h5], model=name))
+    model = model.cpu().eval()
+    thresholds = choose_thresholds(predict_probabilities(model, x_val), y_val.numpy())
+    log.info("%s: thresholds chosen on validation %s", name, dict(zip(CLASSES, thresholds)))
+    save_model(out_model, model, settings, frames,
+               make_provenance("pulsar_train", settings, seed, inputs=[train_h5, validation_h5], model=name), thresholds)
     if out_losses_png is not None:
         fig = new_figure((5, 3.5))
         ax = fig.add_subplot()
@@ -90,4 +105,4 @@ def train_classifier(
         ax.set(xlabel="epoch", ylabel="BCE loss (class-weighted)", yscale="log", title=f"classifier {name}")
         ax.legend()
         save_figure(fig, out_losses_png)
-    return {"epochs": int(len(history)), "final_val_loss": float(history["val_loss"].iloc[-1])}
+    return {"epochs": int(len(history)), "final_val_loss": float(history["val_loss"].iloc[-1]), "thresholds": thresholds}

@@ -14,7 +14,7 @@ import torch
 from twins.core.io import read_datasets, read_json, write_json
 from twins.core.plots import new_figure, save_figure
 from twins.pulsar import CLASSES
-from twins.pulsar.model import FrameClassifier, load_model, predict_probabilities
+from twins.pulsar.model import FrameClassifier, decision_thresholds, load_model, predict_probabilities
 from twins.pulsar.preprocess import normalise_frames, precision_recall
 
 log = logging.getLogger(__name__)
@@ -81,22 +81,26 @@ def throughput(model: FrameClassifier, size: int, n_frames: int, batch_size: int
 def validate_model(
     model_path: str | Path, tests: dict[str, str], generate_summaries: dict[str, str], masks: dict[str, str | None],
     settings: dict, seed: int, out_metrics: str | Path, out_snr_png: str | Path, out_confusion_png: str | Path,
-    model_name: str, trained_on: str, threshold: float, batch_size: int,
+    model_name: str, trained_on: str, threshold: float | str, batch_size: int,
 ) -> dict:
     model, record = load_model(model_path)
+    thresholds = decision_thresholds(record, threshold)
     torch.set_num_threads(2)
     geometry = record["frames"]
     per_dataset, curves = {}, {}
     confusion = None
     for name, path in tests.items():
         d = read_datasets(path, ("frames", "labels", "snr"))
-        pred = (predict_probabilities(model, d["frames"], batch_size) >= threshold).astype(np.uint8)
+        pred = (predict_probabilities(model, d["frames"], batch_size) >= thresholds).astype(np.uint8)
         rows = accuracy_vs_snr(d["snr"], d["labels"][:, 0], pred[:, 0], settings["snr_bins"])
         high = d["snr"] >= 7
+        no_pulse = d["labels"][:, 0] == 0
         per_dataset[name] = {
             **scores(d["labels"], pred), "accuracy_vs_snr": rows, "snr_recall_drops_below_90": drop_below(rows),
             "pulse_accuracy_snr_ge_7": float(pred[high, 0].mean()) if high.any() else None,
             "frames_snr_ge_7": int(high.sum()), "in_domain": name == trained_on,
+            # the price of the recall: frames without a pulse label that are kept all the same
+            "pulse_false_positive_rate": float(pred[no_pulse, 0].mean()) if no_pulse.any() else None,
         }
         curves[name] = rows
         if name == trained_on:
@@ -119,7 +123,8 @@ def validate_model(
     speed.update(stream=stream, frames_per_stream_second=frames_per_stream_second,
                  real_time_factor=speed["frames_per_s"] / frames_per_stream_second,
                  classify_only_real_time_factor=speed["classify_only_frames_per_s"] / frames_per_stream_second)
-    metrics = {"model": model_name, "trained_on": trained_on, "geometry": geometry, "datasets": per_dataset,
+    metrics = {"model": model_name, "trained_on": trained_on, "geometry": geometry, "thresholds": thresholds.tolist(),
+               "datasets": per_dataset,
                "observations": flagging, "throughput": speed}
     if confusion is not None:
         metrics["confusion"] = {"labels": confusion[0], "matrix": confusion[1].tolist()}
