@@ -53,11 +53,13 @@ def main() -> None:
     strain_asd, aux_asds = read_asds(res / "preprocess/asd.h5")
     chosen = [segments.aux_names.index(c) for c in test.channels]
     fringe = [segments.aux_names.index(c) for c in test.fringe_channels]
+    power = [segments.aux_names.index(c) for c in test.power_channels]
     indices = np.resize(test.meta["segment"].to_numpy(), args.segments)
     # warm-up
-    pipeline_latency(model, segments, strain_asd, aux_asds, chosen, fringe, spec, indices[:4], torch.device("cpu"))
+    pipeline_latency(model, segments, strain_asd, aux_asds, chosen, fringe, spec, indices[:4], torch.device("cpu"),
+                     power_indices=power)
     latency = pipeline_latency(model, segments, strain_asd, aux_asds, chosen, fringe, spec, indices,
-                               torch.device("cpu"))
+                               torch.device("cpu"), power_indices=power)
 
     runtimes = {}
     for tsv in sorted((args.results / "benchmarks/virgo").glob("*.tsv")):

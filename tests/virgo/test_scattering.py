@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from twins.virgo.qtransform import log_frequencies
-from twins.virgo.scattering import fringe_frequency, fringe_map
+from twins.virgo.qtransform import ASD, log_frequencies
+from twins.virgo.scattering import field_map, fringe_frequency, fringe_map
 from twins.virgo.simulate import LASER_WAVELENGTH_M
 from twins.virgo.timeseries import TimeSeries
 
@@ -41,3 +41,18 @@ def test_fringe_prediction_refuses_other_sensors():
     series = TimeSeries(np.zeros(4096), 0.0, 1 / FS, "V1:ENV_CEB_MAG_X", "T")
     with pytest.raises(ValueError, match="V1:ENV_CEB_MAG_X"):
         fringe_frequency(series)
+
+
+def test_field_map_is_the_square_root_of_the_binned_power_over_its_noise():
+    rng = np.random.default_rng(0)
+    t = np.arange(4 * FS) / FS
+    power = np.where((t > 1.0) & (t < 2.0), 4e-6, 0.0)  # a 1 s pulse of 4 uW
+    asd = ASD(np.array([0.0, 1.0, 512.0]), np.full(3, 1e-9))  # white noise, 1e-9 W/sqrt(Hz)
+    noisy = TimeSeries(power + 1e-9 * np.sqrt(FS / 2) * rng.standard_normal(len(t)), 100.0, 1 / FS, "V1:PD", "W")
+    field = field_map(noisy, asd, (100.0, 104.0), 64)
+    sigma = 1e-9 * np.sqrt(1 / (2 * 4.0 / 64))  # noise of a 62.5 ms average
+    inside = field[20:28]  # bins 16..31 hold the pulse; keep clear of its edges
+    np.testing.assert_allclose(inside, np.sqrt(4e-6 / sigma), rtol=0.02)
+    assert np.all(field[40:] < 3)  # noise only: at most a few sigma under the square root
+    with pytest.raises(ValueError, match="power monitor"):
+        field_map(TimeSeries(power, 100.0, 1 / FS, "V1:X", "m"), asd, (100.0, 104.0), 64)

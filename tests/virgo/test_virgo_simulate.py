@@ -53,8 +53,8 @@ def test_simulation_is_balanced_deterministic_and_carries_truth(simulate_setting
     np.testing.assert_array_equal(aux[2].data, b[1][2].data)
     assert (catalogue.label == "glitch").sum() == (catalogue.label == "background").sum() == 4
     assert strain.sample_rate == 4096 and aux[0].sample_rate == 1024 and strain.duration == 64
-    assert coupled == [s.name for s in load_channels(CHANNELS_FILE) if s.source == "bench"]
-    assert len(coupled) == 3 and all(name.startswith("V1:") for name in [strain.name] + [c.name for c in aux])
+    assert coupled == [s.name for s in load_channels(CHANNELS_FILE) if s.source in ("bench", "scatter")]
+    assert len(coupled) == 4 and all(name.startswith("V1:") for name in [strain.name] + [c.name for c in aux])
     glitches = catalogue[catalogue.label == "glitch"]
     # peak fringe frequency 2 |v|max / lambda sets the arch's top, inside the drawn range
     assert glitches.fringe_frequency_hz.between(55, 210).all()
@@ -95,7 +95,7 @@ def test_run_simulate_writes_gwosc_layout_catalogue_and_provenance(tmp_path, sim
     with h5py.File(out) as f:
         assert f["strain/Strain"].attrs["Xspacing"] == 1 / 4096
         catalogue, coupled = read_catalogue(f["catalogue"])
-    assert len(catalogue) == 8 and len(coupled) == 3
+    assert len(catalogue) == 8 and len(coupled) == 4
     record = get_provenance(out)
     assert record["step"] == "virgo_simulate" and record["master_seed"] == 42 and len(record["inputs"]) == 2
 
@@ -104,4 +104,27 @@ def test_bad_channel_file_is_named(tmp_path, simulate_settings):
     bad = tmp_path / "channels.yaml"
     bad.write_text("- {name: X, kind: sonic, unit: m, source: bench, noise: 1, response: {type: flat}}\n")
     with pytest.raises(ValueError, match="channels.yaml"):
+        simulate_detector(simulate_settings, ASD_FILE, bad, 1)
+
+
+def test_scattered_light_monitor_records_the_coupling_squared(simulate_settings):
+    """The photodiode reads P_sc = power_w (G / coupling_ref)^2 at each glitch and only noise elsewhere."""
+    strain, aux, catalogue, coupled = simulate_detector(simulate_settings, ASD_FILE, CHANNELS_FILE, seed=3)
+    spec = next(s for s in load_channels(CHANNELS_FILE) if s.kind == "power")
+    assert spec.name in coupled
+    pd = aux[[c.name for c in aux].index(spec.name)]
+    noise = spec.noise * np.sqrt(pd.sample_rate / 2)  # per-sample sigma of the white sensor noise
+    for row in catalogue.itertuples():
+        near = pd.crop(row.gps - 0.05, row.gps + 0.05).data.mean()  # averages the noise down ~ 10x
+        if row.label == "glitch":
+            expected = spec.response["power_w"] * (row.coupling / spec.response["coupling_ref"]) ** 2
+            assert near == pytest.approx(expected, rel=0.05, abs=noise / 3)
+        else:
+            assert abs(near) < noise / 3
+
+
+def test_power_kind_needs_the_scatter_source(tmp_path, simulate_settings):
+    bad = tmp_path / "channels.yaml"
+    bad.write_text("- {name: X, kind: power, unit: W, source: bench, noise: 1, response: {type: flat}}\n")
+    with pytest.raises(ValueError, match="kind power goes with source scatter"):
         simulate_detector(simulate_settings, ASD_FILE, bad, 1)

@@ -13,7 +13,7 @@ from twins.virgo.glitchflow import AttentionGate, GlitchFlow
 from twins.virgo.preprocess import read_tframe, run_preprocess
 from twins.virgo.segments import read_segments, run_convert
 from twins.virgo.simulate import run_simulate
-from twins.virgo.train import train_glitchflow
+from twins.virgo.train import learning_rate, spectrogram_l1, train_glitchflow
 from twins.virgo.validate import run_validate
 
 torch.set_num_threads(1)  # tiny models: threads only contend on the shared CPUs
@@ -36,7 +36,7 @@ def test_segments_are_six_seconds_around_the_catalogue(chain):
     d, _ = chain
     segments = read_segments(d / "segments.h5")
     assert len(segments) == 8 and segments.duration == pytest.approx(6.0)
-    assert segments.strain.shape == (8, 6 * 4096) and segments.aux.shape == (8, 7, 6 * 1024)
+    assert segments.strain.shape == (8, 6 * 4096) and segments.aux.shape == (8, 8, 6 * 1024)
     offset = segments.meta["gps"].to_numpy() - segments.t0
     assert np.all((offset > 2.4) & (offset < 3.6))  # glitch time within the segment, shifted by <= 0.5 s
     assert get_provenance(d / "segments.h5")["upstream"]["step"] == "virgo_simulate"
@@ -48,27 +48,32 @@ def test_preprocess_selects_the_bench_witnesses_and_writes_tframes(chain):
     assert set(selection["selected"]) <= set(selection["channels"])
     assert set(selection["selected"]) & set(selection["coupled_truth"])
     train = read_tframe(out["train"])
-    k, p = len(train.channels), len(train.fringe_channels)
+    k, p, r = len(train.channels), len(train.fringe_channels), len(train.power_channels)
     assert set(train.fringe_channels) <= set(train.channels)  # displacement / velocity witnesses only
-    assert train.inputs.shape == (len(train), 2 * k + p, 64, 64) and train.target.shape == (len(train), 64, 64)
+    assert set(train.power_channels) <= set(train.channels)  # scattered-light power monitors only
+    assert train.inputs.shape == (len(train), 2 * k + p + r, 64, 64) and train.target.shape == (len(train), 64, 64)
     assert np.all(train.target >= 0) and np.all(np.abs(train.inputs[:, 1: 2 * k: 2]) <= np.pi + 1e-6)
-    fringe = train.inputs[:, 2 * k:]
+    fringe = train.inputs[:, 2 * k: 2 * k + p]
     assert np.all((fringe >= 0) & (fringe <= 1 + 1e-6))
+    field = train.inputs[:, 2 * k + p:]
+    assert np.all(field >= 0) and np.all(field == field[:, :, :1, :])  # one value per time bin
     sizes = [len(read_tframe(out[s])) for s in ("train", "validation", "test")]
     assert sizes == [4, 2, 2]
     assert (read_tframe(out["test"]).meta.label == "glitch").sum() == 1  # stratified split
 
 
 def test_glitchflow_shapes_and_attention():
-    model = GlitchFlow(n_aux=2, channels=[4, 8, 8], n_fringe=1)
-    x = torch.rand(3, 5, 32, 32)
+    model = GlitchFlow(n_aux=2, channels=[4, 8, 8], n_fringe=1, n_power=1)
+    x = torch.rand(3, 6, 32, 32)
     y = model(x)
     assert y.shape == (3, 32, 32) and torch.all(y >= 0)
+    # 3 maps per channel, fringe, log1p(field), fringe x field, frequency coordinate
+    assert model.condition(x).shape == (3, 3 * 2 + 1 + 1 + 1 + 1, 32, 32)
     gate = AttentionGate(4, 4, 2)
     skip = torch.rand(1, 4, 8, 8)
     assert gate(skip, torch.zeros(1, 4, 8, 8)).shape == skip.shape
-    with pytest.raises(ValueError, match="expects 5 input maps"):
-        model(torch.rand(1, 6, 32, 32))
+    with pytest.raises(ValueError, match="expects 6 input maps"):
+        model(torch.rand(1, 5, 32, 32))
 
 
 def test_glitchflow_learns_to_map_a_witness_blob_to_the_strain():
@@ -123,3 +128,14 @@ def test_convert_rejects_short_segments(chain):
     d, _ = chain
     with pytest.raises(ValueError, match="segment_duration_s must be >= 6"):
         run_convert({"segment_duration_s": 4.0, "offset_s": 0.5}, d / "detector.h5", 42, d / "short.h5")
+
+
+def test_l1_domains_and_cosine_schedule():
+    real, generated = torch.tensor([[1.0, 10.0]]), torch.tensor([[2.0, 9.0]])
+    assert spectrogram_l1(generated, real).item() == pytest.approx(1.0)  # |1| and |1| in amplitude
+    assert spectrogram_l1(generated, real, "energy").item() == pytest.approx((3 + 19) / 2)  # loud tile counts more
+    with pytest.raises(ValueError, match="loss_domain"):
+        spectrogram_l1(generated, real, "log")
+    rates = [learning_rate(1e-3, i, 10) for i in range(10)]
+    assert rates[0] == pytest.approx(1e-3) and all(a > b for a, b in zip(rates, rates[1:])) and rates[-1] > 0
+    assert learning_rate(1e-3, 7, 10, "constant") == 1e-3

@@ -1,9 +1,12 @@
 """Rule virgo_generate (the seeds' Generate_API): GlitchFlow inference on the test set, de-noising, latency.
 
-De-noising works in normalised energy E: the generated glitch is the model's energy in excess of its own
-noise floor (the median generated energy of that spectrogram), G = max(E_gen - median(E_gen), 0), and the
-de-noised spectrogram is E_res = max(E_real - G, 0). Subtracting only the excess keeps the statistics of
-the noise in the residual, so de-noising cannot look good merely by lowering the noise floor.
+De-noising subtracts in the domain GlitchFlow generates, the tile amplitude A = sqrt(E): the generated
+glitch is the model's amplitude in excess of its own noise floor (the median generated amplitude of that
+spectrogram), G = max(A_gen - median(A_gen), 0), and the de-noised spectrogram is A_res = max(A_real - G, 0),
+stored as energy E_res = A_res^2. Subtracting only the excess keeps the noise in the residual, so de-noising
+cannot look good merely by lowering the noise floor. Amplitudes rather than energies: a tile holding noise
+n and glitch g has |A_real - |g|| <= |n| (triangle inequality), so a well predicted glitch leaves noise-sized
+residuals, whereas E_real - |g|^2 keeps the cross term 2 Re(n g*), which grows with the glitch's loudness.
 """
 
 from __future__ import annotations
@@ -35,15 +38,17 @@ def predict(model, inputs: np.ndarray, batch_size: int, device: torch.device) ->
 
 
 def denoise(real_energy: np.ndarray, generated_energy: np.ndarray) -> np.ndarray:
-    """E_res = max(E_real - max(E_gen - median(E_gen), 0), 0), per spectrogram; arrays (n, F, T)."""
-    floor = np.median(generated_energy, axis=(1, 2), keepdims=True)
-    glitch = np.clip(generated_energy - floor, 0.0, None)
-    return np.clip(real_energy - glitch, 0.0, None)
+    """Residual energy E_res = max(A_real - max(A_gen - median(A_gen), 0), 0)^2 with A = sqrt(E), per
+    spectrogram; arrays (n, F, T) of normalised energies in and out."""
+    real, generated = np.sqrt(real_energy), np.sqrt(generated_energy)
+    floor = np.median(generated, axis=(1, 2), keepdims=True)
+    glitch = np.clip(generated - floor, 0.0, None)
+    return np.clip(real - glitch, 0.0, None) ** 2
 
 
 def pipeline_latency(model, segments, strain_asd, aux_asds, channel_indices, fringe_indices,
                      spec: SpectrogramSettings, indices: np.ndarray, device: torch.device,
-                     batch_size: int = 32) -> dict:
+                     batch_size: int = 32, power_indices: list[int] = ()) -> dict:
     """Time the online chain on raw segments: whitening + Q-transform of strain and the selected channels,
     fringe maps, then GlitchFlow inference. Returns seconds of data (the cropped spectrogram span) per
     second of wall time."""
@@ -51,7 +56,7 @@ def pipeline_latency(model, segments, strain_asd, aux_asds, channel_indices, fri
     inputs = []
     for i in indices:
         segment_qgrams(segments.strain_series(i), strain_asd, spec.strain_band, spec)
-        inputs.append(witness_inputs(segments, i, channel_indices, fringe_indices, spec, aux_asds))
+        inputs.append(witness_inputs(segments, i, channel_indices, fringe_indices, spec, aux_asds, power_indices))
     predict(model, np.stack(inputs), batch_size, device)
     seconds = time.perf_counter() - started
     data_seconds = len(indices) * (segments.duration - 2 * spec.crop)
@@ -75,9 +80,10 @@ def run_generate(settings: dict, preprocess_settings: dict, model_path, test_h5,
     spec = SpectrogramSettings.from_config(preprocess_settings)
     chosen = [segments.aux_names.index(c) for c in test.channels]
     fringe = [segments.aux_names.index(c) for c in test.fringe_channels]
+    power = [segments.aux_names.index(c) for c in test.power_channels]
     latency = pipeline_latency(model, segments, strain_asd, aux_asds, chosen, fringe, spec,
                                test.meta["segment"].to_numpy()[: settings["latency_segments"]], dev,
-                               settings["batch_size"])
+                               settings["batch_size"], power)
     log.info("latency: %.1f s of data per s (%d segments, %d channels)", latency["real_time_factor"],
              latency["segments"], latency["channels"])
     record = make_provenance("virgo_generate", settings, inputs=[model_path, test_h5], model=state["provenance"])

@@ -1,10 +1,14 @@
 """GlitchFlow: a U-Net with residual blocks and attention-gated skip connections.
 
-Maps the selected auxiliary channels' Q-transform amplitude + phase spectrograms plus the p predicted
-fringe maps, (B, 2k + p, F, T), to the strain's amplitude spectrogram sqrt(E), (B, F, T).
-F and T must be divisible by 2**(levels-1).
+Maps the selected auxiliary channels' Q-transform amplitude + phase spectrograms, the p predicted
+fringe maps and the r scattered-field maps, (B, 2k + p + r, F, T), to the strain's amplitude spectrogram
+sqrt(E), (B, F, T). F and T must be divisible by 2**(levels-1).
 Inputs are conditioned inside the model: amplitudes (which span decades in loud witnesses) go through
-log1p, phases through (sin, cos), so callers pass the TFrame tensors unchanged.
+log1p, phases through (sin, cos); every fringe map is also multiplied by every field map, because an
+arch's amplitude is the scattered field (how loud) where the fringe frequency lies (where), a product a
+stack of ReLU convolutions only approximates; a last map holds the row's log-frequency in [-1, 1] so the
+network can learn the strain noise's frequency dependence (convolutions alone are translation invariant).
+Callers pass the TFrame tensors unchanged.
 """
 
 from __future__ import annotations
@@ -47,13 +51,16 @@ class AttentionGate(nn.Module):
 class GlitchFlow(nn.Module):
     """U-Net: channels[i] features at level i (resolution halves per level)."""
 
-    def __init__(self, n_aux: int, channels: list[int] = (16, 32, 64), n_fringe: int = 0) -> None:
+    def __init__(self, n_aux: int, channels: list[int] = (16, 32, 64), n_fringe: int = 0, n_power: int = 0) -> None:
         super().__init__()
         channels = list(channels)
-        self.n_aux, self.n_fringe = n_aux, n_fringe
+        self.n_aux, self.n_fringe, self.n_power = n_aux, n_fringe, n_power
+        self.n_inputs = 2 * n_aux + n_fringe + n_power
         self.levels = len(channels)
         self.encoders = nn.ModuleList()
-        c_prev = 3 * n_aux + n_fringe  # log1p(amplitude), sin(phase), cos(phase) per channel; fringe maps
+        # log1p(amplitude), sin(phase), cos(phase) per channel; fringe maps; log1p(field) maps;
+        # fringe x field products; the frequency coordinate
+        c_prev = 3 * n_aux + n_fringe + n_power + n_fringe * n_power + 1
         for c in channels:
             self.encoders.append(ResidualBlock(c_prev, c))
             c_prev = c
@@ -68,12 +75,19 @@ class GlitchFlow(nn.Module):
     def condition(self, x: torch.Tensor) -> torch.Tensor:
         pairs = x[:, : 2 * self.n_aux]
         amplitude, phase = pairs[:, 0::2], pairs[:, 1::2]
-        return torch.cat([torch.log1p(amplitude), torch.sin(phase), torch.cos(phase), x[:, 2 * self.n_aux:]], dim=1)
+        start = 2 * self.n_aux
+        fringe = x[:, start: start + self.n_fringe]
+        field = x[:, start + self.n_fringe: start + self.n_fringe + self.n_power]
+        products = (fringe[:, :, None] * field[:, None, :]).flatten(1, 2)
+        rows = torch.linspace(-1.0, 1.0, x.shape[2], device=x.device, dtype=x.dtype)
+        coordinate = rows[None, None, :, None].expand(x.shape[0], 1, x.shape[2], x.shape[3])
+        return torch.cat([torch.log1p(amplitude), torch.sin(phase), torch.cos(phase), fringe, torch.log1p(field),
+                          products, coordinate], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1] != 2 * self.n_aux + self.n_fringe:
-            raise ValueError(f"GlitchFlow expects {2 * self.n_aux + self.n_fringe} input maps (amplitude+phase of "
-                             f"{self.n_aux} channels, {self.n_fringe} fringe maps), got {x.shape[1]}")
+        if x.shape[1] != self.n_inputs:
+            raise ValueError(f"GlitchFlow expects {self.n_inputs} input maps (amplitude+phase of {self.n_aux} "
+                             f"channels, {self.n_fringe} fringe maps, {self.n_power} field maps), got {x.shape[1]}")
         h = self.condition(x)
         skips = []
         for i, encoder in enumerate(self.encoders):

@@ -1,14 +1,15 @@
 """Rule virgo_preprocess: whitening, Q-transform spectrograms, ANNALISA selection, TFrame datasets.
 
 A TFrame file (train/validation/test.h5) holds
-    inputs   (n, 2k + p, F, T) float32  amplitude sqrt(E) and phase [rad] of the k selected aux channels,
-                                    order [amp_0, phase_0, amp_1, phase_1, ...], then the fringe maps
-                                    (scattering.fringe_map, on the strain's frequency axis) of the p
-                                    selected displacement/velocity witnesses
+    inputs   (n, 2k + p + r, F, T) float32  amplitude sqrt(E) and phase [rad] of the k selected aux
+                                    channels, order [amp_0, phase_0, amp_1, phase_1, ...], then the fringe
+                                    maps (scattering.fringe_map, on the strain's frequency axis) of the p
+                                    selected displacement/velocity witnesses, then the scattered-field maps
+                                    (scattering.field_map) of the r selected scattered-power monitors (W)
     target   (n, F, T) float32      strain amplitude sqrt(E)
     meta/*   (n,)                   segment index, slot, label, gps, snr, t0
     attrs:   strain_frequencies, aux_frequencies [Hz], time_offsets [s from segment start], channels and
-             fringe_channels (JSON), q
+             fringe_channels, power_channels (JSON), q
 Energies are normalised Q-tile energies E (white noise: mean 1), so S/N = sqrt(2E) = sqrt(2) * amplitude.
 """
 
@@ -28,7 +29,7 @@ from twins.core.provenance import make_provenance
 from twins.core.seeding import derive_seed
 from twins.virgo.annalisa import coincidence_table
 from twins.virgo.qtransform import ASD, estimate_asd, log_frequencies, q_transform, whiten
-from twins.virgo.scattering import WITNESS_UNITS, fringe_map
+from twins.virgo.scattering import POWER_UNIT, WITNESS_UNITS, field_map, fringe_map
 from twins.virgo.segments import SegmentSet, read_segments
 
 log = logging.getLogger(__name__)
@@ -93,10 +94,11 @@ def all_spectrograms(segments: SegmentSet, strain_asd: ASD, aux_asds: list[ASD],
 
 
 def witness_inputs(segments: SegmentSet, i: int, channels: list[int], fringe: list[int], spec: SpectrogramSettings,
-                   aux_asds: list[ASD]) -> np.ndarray:
-    """GlitchFlow's input maps (2k + p, F, T) for segment i: amplitude and phase of each channel in `channels`,
-    then the fringe map of each channel in `fringe` on the strain's frequency axis."""
-    out = np.empty((2 * len(channels) + len(fringe), spec.n_frequencies, spec.n_times), np.float32)
+                   aux_asds: list[ASD], power: list[int] = ()) -> np.ndarray:
+    """GlitchFlow's input maps (2k + p + r, F, T) for segment i: amplitude and phase of each channel in
+    `channels`, the fringe map of each channel in `fringe` on the strain's frequency axis, then the
+    scattered-field map of each power monitor in `power` (the same value in every frequency row)."""
+    out = np.empty((2 * len(channels) + len(fringe) + len(power), spec.n_frequencies, spec.n_times), np.float32)
     for j, c in enumerate(channels):
         g = segment_qgrams(segments.aux_series(i, c), aux_asds[c], spec.aux_band, spec)
         out[2 * j], out[2 * j + 1] = g.amplitude, g.phase
@@ -104,6 +106,9 @@ def witness_inputs(segments: SegmentSet, i: int, channels: list[int], fringe: li
     strain_freqs = log_frequencies(*spec.strain_band, spec.n_frequencies)
     for j, c in enumerate(fringe):
         out[2 * len(channels) + j] = fringe_map(segments.aux_series(i, c), strain_freqs, window, spec.n_times)
+    for j, c in enumerate(power):
+        field = field_map(segments.aux_series(i, c), aux_asds[c], window, spec.n_times)
+        out[2 * len(channels) + len(fringe) + j] = field[None, :]
     return out
 
 
@@ -153,6 +158,7 @@ class TFrame:
     channels: list[str]
     q: float
     fringe_channels: list[str] = ()
+    power_channels: list[str] = ()
 
     def __len__(self) -> int:
         return len(self.target)
@@ -168,7 +174,8 @@ def write_tframe(path: Path, frame: TFrame, record: dict) -> None:
             meta.create_dataset(column, data=values.astype("S") if values.dtype == object else values)
         f.attrs.update({"strain_frequencies": frame.strain_frequencies, "aux_frequencies": frame.aux_frequencies,
                         "time_offsets": frame.time_offsets, "channels": json.dumps(frame.channels), "q": frame.q,
-                        "fringe_channels": json.dumps(list(frame.fringe_channels))})
+                        "fringe_channels": json.dumps(list(frame.fringe_channels)),
+                        "power_channels": json.dumps(list(frame.power_channels))})
         set_provenance(f, record)
 
 
@@ -177,7 +184,8 @@ def read_tframe(path) -> TFrame:
         meta = pd.DataFrame({k: (v[...].astype(str) if v.dtype.kind == "S" else v[...]) for k, v in f["meta"].items()})
         return TFrame(f["inputs"][...], f["target"][...], meta, f.attrs["strain_frequencies"],
                       f.attrs["aux_frequencies"], f.attrs["time_offsets"], json.loads(f.attrs["channels"]),
-                      float(f.attrs["q"]), json.loads(f.attrs["fringe_channels"]))
+                      float(f.attrs["q"]), json.loads(f.attrs["fringe_channels"]),
+                      json.loads(f.attrs.get("power_channels", "[]")))
 
 
 def run_preprocess(settings: dict, segments_h5, seed: int, out: dict) -> None:
@@ -204,6 +212,7 @@ def run_preprocess(settings: dict, segments_h5, seed: int, out: dict) -> None:
     log.info("ANNALISA ranking:\n%s", table.to_string(index=False))
     chosen = [segments.aux_names.index(name) for name in selected]
     fringe = [c for c in chosen if segments.aux_units[c] in WITNESS_UNITS]
+    power = [c for c in chosen if segments.aux_units[c] == POWER_UNIT]
 
     upstream = get_provenance(segments_h5)
     base = make_provenance("virgo_preprocess", settings, seed=seed, inputs=[segments_h5], upstream=upstream)
@@ -212,10 +221,10 @@ def run_preprocess(settings: dict, segments_h5, seed: int, out: dict) -> None:
     aux_freqs = log_frequencies(*spec.aux_band, spec.n_frequencies)
     for name in ("train", "validation", "test"):
         idx = split[name]
-        inputs = np.stack([witness_inputs(segments, i, chosen, fringe, spec, aux_asds) for i in idx])
+        inputs = np.stack([witness_inputs(segments, i, chosen, fringe, spec, aux_asds, power) for i in idx])
         meta = segments.meta.iloc[idx].reset_index(drop=True).assign(segment=idx, t0=segments.t0[idx])
         frame = TFrame(inputs, np.sqrt(strain_e[idx]), meta, strain_freqs, aux_freqs, time_offsets, selected, spec.q,
-                       [segments.aux_names[c] for c in fringe])
+                       [segments.aux_names[c] for c in fringe], [segments.aux_names[c] for c in power])
         with atomic_path(out[name]) as tmp:
             write_tframe(tmp, frame, {**base, "split": name})
     with atomic_path(out["asd"]) as tmp:

@@ -3,7 +3,8 @@
 Light scattered by a surface moving with velocity v(t) comes back with a phase 4 pi x / lambda, so its
 fringe frequency is f_fringe(t) = 2 |v(t)| / lambda. From a calibrated displacement [m] or velocity [m/s]
 witness we predict where the arches must lie in the strain's time-frequency plane; GlitchFlow receives
-this map as an extra input, aligned with the strain's frequency axis.
+this map as an extra input, aligned with the strain's frequency axis. From a scattered-light power monitor
+[W] we get how loud the arches are: the recombining field, hence the coupling G, goes as sqrt(P_sc).
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
+from twins.virgo.qtransform import ASD
 from twins.virgo.simulate import LASER_WAVELENGTH_M
 from twins.virgo.timeseries import TimeSeries
 
 WITNESS_UNITS = ("m", "m/s")
+POWER_UNIT = "W"
 
 
 def fringe_frequency(series: TimeSeries, lowpass_hz: float = 8.0) -> np.ndarray:
@@ -47,3 +50,21 @@ def fringe_map(series: TimeSeries, frequencies: np.ndarray, window: tuple[float,
     counts, _, _ = np.histogram2d(np.log(np.maximum(f_fringe[inside], 1e-3)), times[inside], bins=(f_edges, t_edges))
     per_bin = np.histogram(times[inside], bins=t_edges)[0]
     return counts / np.maximum(per_bin, 1)[None, :]
+
+
+def field_map(series: TimeSeries, asd: ASD, window: tuple[float, float], n_times: int) -> np.ndarray:
+    """(T,) scattered-field amplitude sqrt(P_sc) per time bin from a power monitor (unit W), dimensionless.
+
+    The power is averaged over each of the n_times bins of window (GPS start, end) and expressed in units
+    of the monitor's noise on that average (white noise of the background ASD: sigma = ASD sqrt(1 / 2 bin));
+    the square root turns power into field, which is what the strain coupling G is proportional to."""
+    if series.unit != POWER_UNIT:
+        raise ValueError(f"{series.name}: scattered-field map needs a power monitor (unit W), got {series.unit!r}")
+    edges = np.linspace(window[0], window[1], n_times + 1)
+    which = np.digitize(series.times, edges) - 1
+    inside = (which >= 0) & (which < n_times)
+    sums = np.bincount(which[inside], series.data[inside], minlength=n_times)
+    counts = np.maximum(np.bincount(which[inside], minlength=n_times), 1)
+    bin_seconds = (window[1] - window[0]) / n_times
+    noise = float(np.median(asd.values[asd.frequencies > 0])) * np.sqrt(1.0 / (2.0 * bin_seconds))
+    return np.sqrt(np.clip(sums / counts, 0.0, None) / noise)

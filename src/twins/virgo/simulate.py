@@ -11,6 +11,10 @@ Physics
   G_i is scaled so the glitch has the drawn optimal (matched-filter) S/N in the strain noise.
 - Auxiliary sensors (resources/virgo/channels.yaml) see the bench (coupled), the common microseism only,
   or an independent subsystem with its own transients (decoys), through their response plus white noise.
+- The scattered-light power monitor (source "scatter", like the photodiodes of Virgo's instrumented
+  baffles) records the power P_sc(t) of the stray light reaching the scatterer. The recombining field is
+  proportional to the square root of that power, so P_sc(t) = P_ref (G(t) / G_ref)^2: this is the channel
+  that carries how loud a glitch is, while the motion witnesses carry where its arches lie.
 Time is cut into slots; half the slots (shuffled) hold a glitch near their centre, the others are quiet
 stretches for the background class.
 """
@@ -39,13 +43,15 @@ log = logging.getLogger(__name__)
 
 LASER_WAVELENGTH_M = 1064e-9
 STRAIN_CHANNEL = "V1:Hrec_hoft_16384Hz"
-KINDS = ("displacement", "velocity", "acceleration", "magnetic")
-SOURCES = ("bench", "microseism", "other")
+KINDS = ("displacement", "velocity", "acceleration", "magnetic", "power")
+SOURCES = ("bench", "scatter", "microseism", "other")
 
 
 @dataclass
 class ChannelSpec:
-    """One auxiliary sensor: name, kind (see KINDS), unit, source (see SOURCES), white noise ASD, response."""
+    """One auxiliary sensor: name, kind (see KINDS), unit, source (see SOURCES), white noise ASD, response.
+
+    Coupled (ground truth) are the bench-motion witnesses and the scattered-light power monitor."""
 
     name: str
     kind: str
@@ -56,7 +62,7 @@ class ChannelSpec:
 
     @property
     def coupled(self) -> bool:
-        return self.source == "bench"
+        return self.source in ("bench", "scatter")
 
 
 def load_channels(path: str | Path) -> list[ChannelSpec]:
@@ -73,6 +79,8 @@ def load_channels(path: str | Path) -> list[ChannelSpec]:
             ) from None
         if spec.kind not in KINDS or spec.source not in SOURCES:
             raise ValueError(f"{path}: channel {spec.name}: kind must be one of {KINDS}, source one of {SOURCES}")
+        if (spec.kind == "power") != (spec.source == "scatter"):
+            raise ValueError(f"{path}: channel {spec.name}: kind power goes with source scatter (and only with it)")
         specs.append(spec)
     return specs
 
@@ -145,7 +153,7 @@ def sensor_output(
 ) -> np.ndarray:
     """What a sensor records: the observable of `motion` for its kind, through its response, plus white noise."""
     fs = 1.0 / (t[1] - t[0])
-    derivative = {"displacement": 0, "velocity": 1, "acceleration": 2, "magnetic": 0}[spec.kind]
+    derivative = {"displacement": 0, "velocity": 1, "acceleration": 2, "magnetic": 0, "power": 0}[spec.kind]
     data = motion(t, derivative)
     response = spec.response.get("type", "flat")
     if response == "geophone":
@@ -155,8 +163,11 @@ def sensor_output(
     elif response == "lowpass":
         b, a = signal.butter(2, min(spec.response["fc_hz"], 0.45 * fs), fs=fs)
         data = signal.lfilter(b, a, data)
+    elif response == "scatter_monitor":
+        data = spec.response["power_w"] * (data / spec.response["coupling_ref"]) ** 2
     elif response != "flat":
-        raise ValueError(f"channel {spec.name}: unknown response type {response!r}; use flat, geophone or lowpass")
+        raise ValueError(f"channel {spec.name}: unknown response type {response!r}; use flat, geophone, lowpass "
+                         "or scatter_monitor")
     return data + spec.noise * np.sqrt(fs / 2.0) * rng.standard_normal(len(t))
 
 
@@ -218,6 +229,14 @@ def simulate_detector(settings: dict[str, Any], asd_file: str | Path, channels_f
         strain[i0:i1] += couplings[i] * unit
     del t
 
+    def coupling_envelope(tt, d=0, couplings=couplings):
+        """G(t) = sum_i G_i exp(-(t - t_i)^2 / 2 (2 s_i)^2): the field the scatterer sends back."""
+        out = np.zeros_like(tt)
+        for t_i, s_i, g_i in zip(bench.times, bench.widths, couplings):
+            j0, j1 = np.searchsorted(tt, [t_i - 16 * s_i, t_i + 16 * s_i])
+            out[j0:j1] += g_i * np.exp(-0.5 * ((tt[j0:j1] - t_i) / (2 * s_i)) ** 2)
+        return out
+
     # auxiliary sensors
     t_aux = np.arange(int(round(duration * fs_aux))) / fs_aux
     other_settings = settings["decoys"]
@@ -229,6 +248,8 @@ def simulate_detector(settings: dict[str, Any], asd_file: str | Path, channels_f
                 out = microseism(tt, d)
                 bench.add_to(tt, out, d)
                 return out
+        elif spec.source == "scatter":
+            motion = coupling_envelope  # sensor_output turns the field into the monitored power
         elif spec.source == "microseism":
             def motion(tt, d):
                 return microseism(tt, d)
