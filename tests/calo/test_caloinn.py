@@ -166,3 +166,36 @@ def test_unknown_or_bad_settings_raise():
     with pytest.raises(ValueError, match="lr_schedule"):
         resolve_settings({"lr_schedule": "cyclic"})
     assert resolve_settings({"hidden_features": 32})["hidden_features"] == [32]
+
+
+def test_actnorm_flow_is_invertible_and_stored(splits):
+    settings = resolve_settings({"blocks": 2, "hidden_features": 8, "bins": 4, "actnorm": True})
+    flow = build_flow(settings, 50)
+    with torch.no_grad():  # move the ActNorm maps off the identity so the test sees them act
+        for p in flow.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    x, c = torch.randn(6, 50), torch.randn(6, 2)
+    assert torch.isfinite(flow.log_prob(x, c)).all()
+    torch.testing.assert_close(flow.sample_from_noise(flow.flow(c).transform(x), c), x, atol=1e-4, rtol=1e-4)
+    plain = build_flow(resolve_settings({"blocks": 2, "hidden_features": 8, "bins": 4}), 50)
+    assert len(flow.flow.transform.transforms) == 2 * len(plain.flow.transform.transforms) == 4  # ActNorm per block
+    with pytest.raises(ValueError, match="calo.train.caloinn.actnorm"):
+        resolve_settings({"actnorm": "yes"})
+    out = splits / "actnorm"
+    settings = {**TINY, "actnorm": True, "epochs": 1}
+    train_caloinn(splits / "train.h5", settings, 11, out / "m.pt", out / "h.csv", out / "c.pt", "cpu")
+    loaded, _, meta = load_caloinn(out / "m.pt")
+    assert meta["architecture"]["actnorm"] is True and len(loaded.flow.transform.transforms) == 4
+
+
+def test_one_cycle_schedule_warms_up_and_anneals(splits):
+    out = splits / "one_cycle"
+    settings = {**TINY, "epochs": 4, "lr_schedule": "one_cycle", "learning_rate": 2e-3}
+    history = train_caloinn(splits / "train.h5", settings, 11, out / "m.pt", out / "h.csv", out / "c.pt", "cpu")
+    lr = history["lr"].to_numpy()  # the rate at the start of every epoch
+    assert lr[0] < 2e-3 / 10 and lr.max() > lr[0] * 5 and lr[-1] < lr.max()
+    # the schedule spans all epochs: a run with other `epochs` must not resume from this checkpoint
+    again = train_caloinn(
+        splits / "train.h5", {**settings, "epochs": 5}, 11, out / "m.pt", out / "h.csv", out / "c.pt", "cpu"
+    )
+    assert len(again) == 5 and again["lr"].iloc[1] != lr[1]

@@ -128,8 +128,12 @@ def train_caloinn(
             "generation", settings["noise_level_gev"], threshold
         )
     inputs = [Path(train_h5)] + ([Path(validation_h5)] if validation_h5 is not None else [])
+    # a one-cycle schedule spans all epochs, so changing `epochs` cannot resume it
+    resumable_keys = ("patience", "processes")
+    if settings["lr_schedule"] != "one_cycle":
+        resumable_keys += ("epochs",)
     fingerprint = {
-        "settings": {k: v for k, v in settings.items() if k not in ("epochs", "patience", "processes")},
+        "settings": {k: v for k, v in settings.items() if k not in resumable_keys},
         "seed": int(seed),
         "inputs": [sha256_file(p) for p in inputs],
     }
@@ -156,12 +160,18 @@ def train_caloinn(
         seed_everything(key("init"))
         flow = build_flow(settings, preprocessing.features).to(torch_device)
         optimizer = torch.optim.Adam(flow.parameters(), lr=float(settings["learning_rate"]))
-        gamma = float(settings["lr_decay"]) if settings["lr_schedule"] == "exponential" else 1.0
-        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=gamma)
         rng = np.random.default_rng(key("batches"))
         noise_gen = torch.Generator().manual_seed(key("noise"))
         batch_size = min(settings["batch_size"], len(cells))
         n_batches = len(cells) // batch_size
+        per_batch = settings["lr_schedule"] == "one_cycle"
+        if per_batch:  # warm up to learning_rate over 30 % of the steps, then anneal (Smith & Topin 2017)
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=float(settings["learning_rate"]), total_steps=settings["epochs"] * n_batches
+            )
+        else:
+            gamma = float(settings["lr_decay"]) if settings["lr_schedule"] == "exponential" else 1.0
+            scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=gamma)
         mine = context.shard(batch_size)  # this rank's rows of every batch
         model = context.wrap(_LogProb(flow))  # DDP hooks forward(): log_prob goes through it
 
@@ -181,8 +191,11 @@ def train_caloinn(
                 if settings["grad_clip"] > 0:
                     torch.nn.utils.clip_grad_norm_(flow.parameters(), float(settings["grad_clip"]))
                 optimizer.step()
+                if per_batch:
+                    scheduler.step()
                 total += loss.item() / n_batches
-            scheduler.step()
+            if not per_batch:
+                scheduler.step()
             record = {"loss": context.mean(total), "lr": lr}
             if val_features is not None:
                 record["val_loss"] = _evaluate(flow, val_features, val_conditions, batch_size, torch_device)
