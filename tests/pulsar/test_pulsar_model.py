@@ -73,6 +73,26 @@ def test_dedispersion_branch_puts_a_dispersed_track_at_its_sweep():
     assert 0.85 < noise < 1.05  # DM-time plane in noise units
 
 
+def test_excision_zeroes_carrier_subbands_but_keeps_a_pulse():
+    from twins.pulsar.model import Dedispersion
+
+    rng = np.random.default_rng(3)
+    frames = rng.normal(size=(2, 128, 128)).astype(np.float32)
+    frames[0, 40:90, 17] += 3.0  # intermittent carrier (on for part of the frame) in subband 4
+    frames[0, :, 61] += 1.5  # weak steady carrier in subband 15
+    frames[1, np.arange(128), np.arange(128) // 2] += 3.0  # a bright dispersed track, one pixel per channel
+    frames[:, 100:102, :] += 5.0  # broad-band impulse: removed by zero-DM, must flag nothing
+    x = torch.as_tensor(frames)
+    branch = Dedispersion(128, excise_channels=6.0)  # subbands of 4 channels
+    keep = branch.excise(torch.nn.functional.avg_pool2d(x[:, None], (2, 4))[:, 0]).numpy()
+    assert [np.flatnonzero(~k).tolist() for k in keep] == [[4, 15], []]
+    plane = branch(x).numpy()
+    clean = frames.copy()
+    clean[0, :, 16:20] = clean[0, :, 60:64] = 0.0
+    assert np.allclose(plane[0], branch(torch.as_tensor(clean)).numpy()[0], atol=1e-4)  # no trace of the carriers
+    assert torch.equal(Dedispersion(128)(x), Dedispersion(128, excise_channels=0.0)(x))  # 0: off
+
+
 def test_thresholds_are_chosen_on_validation_frames():
     from twins.pulsar.train import choose_thresholds
 

@@ -39,12 +39,22 @@ class Dedispersion(nn.Module):
     the standard RFI excision before a search. Output (batch, trials, time / time_average): channel
     sums scaled to unit noise for unit pixel noise, each trial's mean over time removed (a steady
     narrow-band carrier adds the same offset to every time of a trial).
+
+    With `excise_channels` (> 0) each frame's narrow-band RFI subbands are zeroed first, as a search
+    pipeline excises RFI channels: a subband whose mean or variance over the frame's time (after the
+    zero-DM filter) lies more than `excise_channels` robust standard deviations (MAD) from the median
+    over the frame's subbands. An intermittent carrier (a step within the frame) survives the subband
+    mean removal and dedisperses into long streaks a small CNN can take for a pulse; a pulse, spread
+    over all subbands, rarely moves one subband that far. Only this branch is excised: the image
+    branch must still see the carrier to label nb_rfi.
     """
 
     def __init__(self, size: int, trials: int = 32, max_sweep_fraction: float = 1.0, bottom_to_top_frequency: float = 0.8,
-                 time_average: int = 2, freq_average: int = 4, zero_dm: bool = True):
+                 time_average: int = 2, freq_average: int = 4, zero_dm: bool = True,
+                 excise_channels: float = 0.0):
         super().__init__()
         self.zero_dm = zero_dm
+        self.excise_channels = excise_channels
         if size % time_average or size % freq_average:
             raise ValueError(f"dedispersion: time_average {time_average} and freq_average {freq_average} must divide "
                              f"the frame size {size}")
@@ -67,16 +77,37 @@ class Dedispersion(nn.Module):
         self.register_buffer("weight", torch.as_tensor(weight, dtype=torch.float32), persistent=False)
         self.trials = trials
 
+    def excise(self, x: torch.Tensor) -> torch.Tensor:
+        """Keep mask (b, subbands) of subband-averaged frames x (b, time, subbands): False for RFI subbands."""
+        # statistics of the zero-DM filtered frame: a broad-band impulse then moves no subband's variance
+        y = x - x.mean(dim=2, keepdim=True) if self.zero_dm else x
+        mean = y.mean(dim=1)
+        var = (y * y).mean(dim=1) - mean**2  # not torch.var: its reduction over time is several times slower
+        keep = torch.ones_like(mean, dtype=torch.bool)
+        for stat in (mean, var):  # (b, subbands) each
+            # robust z across the frame's subbands: the bandpass residuals of the smoothed normalisation
+            # spread the subband statistics more than radiometer noise alone would
+            centre = stat.median(dim=1, keepdim=True).values
+            spread = (stat - centre).abs().median(dim=1, keepdim=True).values * 1.4826
+            keep &= (stat - centre).abs() <= self.excise_channels * spread.clamp_min(1e-6)
+        return keep
+
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         x = F.avg_pool2d(frames[:, None], (self.time_average, self.freq_average))[:, 0]  # (b, time, subbands)
+        keep = self.excise(x).to(x.dtype)[:, None, :] if self.excise_channels > 0 else None
+        if keep is not None:
+            x = x * keep
         if self.zero_dm:
             # zero-DM filter (Eatough et al. 2009): an undispersed broad-band impulse is the same in every
             # subband at one time, so removing the band mean per time removes it, while a dispersed pulse
             # is in few subbands at any one time and keeps most of its signal
-            x = x - x.mean(dim=2, keepdim=True)
+            band = x.mean(dim=2, keepdim=True) if keep is None else x.sum(dim=2, keepdim=True) / keep.sum(2, keepdim=True).clamp_min(1)
+            x = x - band
             # each subband's own mean level: a steady carrier, which the smoothed normalisation keeps bright
             # (the mean, not the median: a median costs more than the whole dedispersion)
             x = x - x.mean(dim=1, keepdim=True)
+            if keep is not None:
+                x = x * keep  # excised subbands stay at zero
         spectrum = torch.fft.rfft(x, n=self.n_fft, dim=1)  # (b, bins, subbands)
         stacked = torch.cat([spectrum.real, spectrum.imag], dim=2).transpose(0, 1)  # (bins, b, 2 subbands)
         out = torch.bmm(stacked, self.weight)  # (bins, b, 2 trials)
