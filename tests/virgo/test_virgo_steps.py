@@ -102,11 +102,13 @@ def test_train_resumes_from_checkpoint_and_generate_validate_run(chain):
     d, out = chain
     paths = dict(checkpoint_path=d / "ck.pt", out_model=d / "model.pt", out_history=d / "hist.csv",
                  out_losses_png=d / "losses.png")
-    train_glitchflow({**TRAIN, "epochs": 1}, out["train"], out["validation"], 42, "cpu", **paths)
-    train_glitchflow(TRAIN, out["train"], out["validation"], 42, "cpu", **paths)  # resumes after epoch 0
+    # a constant learning rate, so that raising `epochs` may resume (a cosine schedule would restart)
+    constant = {**TRAIN, "lr_schedule": "constant"}
+    train_glitchflow({**constant, "epochs": 1}, out["train"], out["validation"], 42, "cpu", **paths)
+    train_glitchflow(constant, out["train"], out["validation"], 42, "cpu", **paths)  # resumes after epoch 0
     resumed = torch.load(d / "model.pt", weights_only=False)["model"]
     (d / "ck.pt").unlink()
-    train_glitchflow(TRAIN, out["train"], out["validation"], 42, "cpu", **paths)  # straight through
+    train_glitchflow(constant, out["train"], out["validation"], 42, "cpu", **paths)  # straight through
     straight = torch.load(d / "model.pt", weights_only=False)["model"]
     for key in straight:
         torch.testing.assert_close(resumed[key], straight[key])
@@ -139,3 +141,15 @@ def test_l1_domains_and_cosine_schedule():
     rates = [learning_rate(1e-3, i, 10) for i in range(10)]
     assert rates[0] == pytest.approx(1e-3) and all(a > b for a, b in zip(rates, rates[1:])) and rates[-1] > 0
     assert learning_rate(1e-3, 7, 10, "constant") == 1e-3
+
+
+def test_cosine_schedule_does_not_resume_when_epochs_change(chain, caplog):
+    """The cosine rate of an epoch depends on `epochs`: a checkpoint of a 1-epoch run cannot continue a 2-epoch one."""
+    d, out = chain
+    paths = dict(checkpoint_path=d / "ck_cos.pt", out_model=d / "m_cos.pt", out_history=d / "h_cos.csv",
+                 out_losses_png=d / "l_cos.png")
+    cosine = {**TRAIN, "lr_schedule": "cosine"}
+    train_glitchflow({**cosine, "epochs": 1}, out["train"], out["validation"], 42, "cpu", **paths)
+    with caplog.at_level("INFO", logger="twins.core.training"):
+        train_glitchflow(cosine, out["train"], out["validation"], 42, "cpu", **paths)
+    assert "resuming from" not in caplog.text

@@ -91,7 +91,9 @@ def train_glitchflow(settings: dict, train_h5, validation_h5, seed: int, device:
             val = spectrogram_l1(model(x_val), y_val, domain).item() if len(x_val) > 1 else float("nan")
         return {"loss": total / len(order), "val_loss": val}
 
-    fingerprint = {"settings": {k: v for k, v in settings.items() if k != "epochs"}, "seed": seed,
+    # a cosine schedule spans all epochs, so changing `epochs` cannot resume it (a constant one can)
+    resumable_keys = ("epochs",) if schedule == "constant" else ()
+    fingerprint = {"settings": {k: v for k, v in settings.items() if k not in resumable_keys}, "seed": seed,
                    "inputs": [sha256_file(train_h5), sha256_file(validation_h5)]}
     # the validation L1 picks the epoch: small demo sets overfit if trained to the last epoch
     patience = settings.get("patience", 10)
