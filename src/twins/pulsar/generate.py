@@ -61,7 +61,8 @@ def classify_observation(
     raw = cut_frames(fb.data, geometry)
     cut_s = time.perf_counter() - started
     normalised = normalise_frames(raw, preprocess["smooth_channels"], preprocess["clip_sigma"])
-    if settings.get("mask_flagged_channels", True):
+    masked = bool(settings["mask_flagged_channels"])
+    if masked:
         mask_channels(normalised, flags, geometry)
     norm_s = time.perf_counter() - started - cut_s
     probabilities = predict_probabilities(model, normalised, settings["batch_size"])
@@ -89,7 +90,7 @@ def classify_observation(
     n = len(labels)
     summary = {
         "observation": observation, "file": str(fil), "header": fb.header, "geometry": vars(geometry),
-        "thresholds": thresholds.tolist(), "masked_flagged_channels": bool(settings.get("mask_flagged_channels", True)),
+        "thresholds": thresholds.tolist(), "masked_flagged_channels": masked,
         "frames": n, "frames_kept": int(len(kept)), "kept_fraction": len(kept) / n,
         "reduction_factor": n / max(len(kept), 1), "reduction_factor_is_lower_bound": len(kept) == 0,
         "label_counts": dict(zip(CLASSES, labels.sum(axis=0).tolist())),
