@@ -118,6 +118,8 @@ def test_metrics_have_the_documented_keys_and_ranges(metrics_same, geo):
         "classifier_auc_low_level_floor",
         "fpd_floor",
         "kpd_floor",
+        "layer_correlation",
+        "layer_correlation_reference",
     }
     assert set(metrics_same["features"]) == {
         "e_ratio",
@@ -283,3 +285,20 @@ def test_plots_are_written_as_identical_pngs(samples, geo, tmp_path):
         assert image.std() > 0, name  # not blank
         assert second[name].read_bytes() == data, name
     assert not list((tmp_path / "a").glob(".*partial"))
+
+
+def test_neighbour_layer_correlation_sees_how_layers_move_together():
+    from types import SimpleNamespace
+
+    from twins.calo.validate import neighbour_layer_correlation
+
+    rng = np.random.default_rng(0)
+    n, nz = 2000, 6
+    depth = rng.normal(0.0, 1.0, n)  # one shared fluctuation per shower: layers move together
+    correlated = 0.1 + 0.03 * depth[:, None] + 0.005 * rng.normal(size=(n, nz))
+    independent = 0.1 + 0.03 * rng.normal(size=(n, nz))
+    incident = np.full(n, 1.0)
+    as_features = lambda layers: SimpleNamespace(layer_energy_gev=layers, incident_energy_gev=incident)  # noqa: E731
+    assert neighbour_layer_correlation(as_features(correlated)) > 0.9
+    assert abs(neighbour_layer_correlation(as_features(independent))) < 0.1
+    assert neighbour_layer_correlation(as_features(np.full((n, nz), 1e-4))) is None  # no layer above 1 %

@@ -9,6 +9,11 @@ Preprocessing (`CaloINNPreprocessing`), for showers of nx x ny x nz cells in GeV
        one is 1 by construction and left out);
     4. fractions and u_i (all in [0, 1]) go through logit(alpha + (1 - 2 alpha) v), u0 through log;
     5. every feature is standardised with the mean and spread of the training set.
+Before step 1, with axis alignment (`axis_cells_per_tan`, setting `align_to_axis`), every layer is rolled
+cyclically along x by round(z_i tan(theta) / cell_size_x) cells, z_i the depth of the layer's centre: a shower
+entering at the front face's centre at angle theta in the x-z plane then has its core in the same cells
+whatever theta, so the flow learns the shape rather than a theta-dependent position. A cyclic roll is a
+permutation of cells, undone exactly by the inverse.
 The flow's features are [layer-major cell fractions (nz * nx * ny), log u0, u_0 .. u_{nz-2}]; its context is
 the standardised (log E_inc, theta). The inverse undoes each step exactly, renormalising the cell fractions
 of each layer to one (the flow does not enforce it) and reapplying the cell threshold.
@@ -18,6 +23,12 @@ Flow (`CaloINNFlow`): `blocks` rational-quadratic spline coupling transforms (zu
 features as the conditioning half, which plays the role of CaloINN's random permutations; the
 standardisation of step 5 plays the role of its ActNorm at the input and, with `actnorm`, a learned
 per-feature affine map follows every block as CaloINN's ActNorm layers. Base distribution: standard normal.
+
+Two flows (`TwoFlowCaloINN`, setting `energy_flow`, the default), as in CaloFlow (Krause & Shih,
+arXiv:2106.05285): Flow I (`EnergyFlow`, autoregressive splines) models the nz layer variables given the
+conditions, so the correlations between layer energies (how deep the shower starts) are learned explicitly;
+Flow II, the coupling flow above, models the cell fractions given the conditions and the layer variables.
+Both act on the same preprocessed features, so the preprocessing and its exact inverse are shared.
 """
 
 from __future__ import annotations
@@ -31,7 +42,8 @@ import zuko
 from torch import Tensor
 
 # The defaults are a small flow: on the default 12x12x25 grid (3625 features) with ~2100 training showers,
-# about 16 s per epoch at batch size 128 on two uncontended CPU cores; generation about 300 showers/s. The demo
+# about 16 s per epoch at batch size 128 on two uncontended CPU cores; generation about 300 showers/s with one
+# flow, fewer with two (Flow I inverts its autoregressive transforms one layer variable at a time). The demo
 # config trains with batch size 32 (four times the steps at a similar cost per epoch: 33 s on one lightly
 # loaded core), a one-cycle schedule and ActNorm. The published CaloINN is far larger (more blocks, wider
 # sub-networks, more bins, hundreds of epochs on a GPU); the demo flow is far from converged (see the quality
@@ -50,11 +62,29 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "spline_bound": 5.0,  # splines act on [-bound, bound] (standardised units), identity outside
     "actnorm": False,  # a learned per-feature affine map (ActNorm) after every coupling block
     "noise_level_gev": 1.0e-5,  # dequantisation noise; keep it well below the cell threshold
+    # roll every layer back along the incident axis (needs geometry cell_size_x_mm and layer_thickness_mm);
+    # without it the flows ignore the theta-dependent position of the core and make showers too wide
+    "align_to_axis": True,
     "logit_alpha": 1.0e-8,  # small, so that noise-only cells sit apart from real ones in logit space
     "patience": 5,  # early stopping on val_loss (when a validation file is given)
     "processes": 1,  # data-parallel training processes (torchrun); batch_size stays the effective batch
+    # Two flows (CaloFlow, Krause & Shih arXiv:2106.05285): Flow I, an autoregressive spline flow over the nz
+    # layer variables given the conditions, and the coupling flow above as Flow II over the cell fractions given
+    # the conditions and the layer variables. One coupling flow over everything learns each layer's energy but
+    # not how the layers move together (the depth of the shower maximum); a small autoregressive flow does.
+    # false: one coupling flow over all features (the model of files written before the option).
+    "energy_flow": True,
+    "energy_flow_transforms": 4,  # autoregressive spline transforms of Flow I
+    "energy_flow_hidden_features": [64, 64],
+    "energy_flow_bins": 8,
+    "energy_flow_passes": 2,  # passes of Flow I over the training set per epoch: it is cheap and needs many
+    "energy_flow_batch_size": 128,
+    "energy_flow_learning_rate": 2.0e-3,  # peak (one_cycle) or initial rate of Flow I, same schedule kind
 }
-ARCHITECTURE_KEYS = ("blocks", "hidden_features", "bins", "spline_bound", "actnorm")
+ENERGY_FLOW_ARCHITECTURE_KEYS = (
+    "energy_flow", "energy_flow_transforms", "energy_flow_hidden_features", "energy_flow_bins"
+)
+ARCHITECTURE_KEYS = ("blocks", "hidden_features", "bins", "spline_bound", "actnorm", *ENERGY_FLOW_ARCHITECTURE_KEYS)
 LR_SCHEDULES = ("exponential", "constant", "one_cycle")
 
 
@@ -67,6 +97,8 @@ def resolve_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
     out = {**DEFAULT_SETTINGS, **settings}
     hidden = out["hidden_features"]
     out["hidden_features"] = [hidden] if isinstance(hidden, (int, np.integer)) else list(hidden)
+    hidden = out["energy_flow_hidden_features"]
+    out["energy_flow_hidden_features"] = [hidden] if isinstance(hidden, (int, np.integer)) else list(hidden)
 
     def need(ok: bool, key: str, what: str) -> None:
         if not ok:
@@ -75,9 +107,14 @@ def resolve_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
     def is_int(value: Any) -> bool:
         return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
-    for key in ("epochs", "batch_size", "blocks", "bins", "processes"):
+    for key in ("epochs", "batch_size", "blocks", "bins", "processes", "energy_flow_transforms",
+                "energy_flow_bins", "energy_flow_passes", "energy_flow_batch_size"):
         need(is_int(out[key]) and out[key] >= 1, key, "a positive integer")
     need(out["bins"] >= 2, "bins", "at least 2")
+    need(out["energy_flow_bins"] >= 2, "energy_flow_bins", "at least 2")
+    need(isinstance(out["energy_flow"], bool), "energy_flow", "true or false")
+    need(isinstance(out["align_to_axis"], bool), "align_to_axis", "true or false")
+    need(float(out["energy_flow_learning_rate"]) > 0, "energy_flow_learning_rate", "positive")
     need(is_int(out["patience"]) and out["patience"] >= 1, "patience", "a positive integer")
     need(
         len(out["hidden_features"]) >= 1 and all(is_int(h) and h >= 1 for h in out["hidden_features"]),
@@ -85,6 +122,13 @@ def resolve_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
         "a positive integer or a non-empty list of them",
     )
     out["hidden_features"] = [int(h) for h in out["hidden_features"]]
+    need(
+        len(out["energy_flow_hidden_features"]) >= 1
+        and all(is_int(h) and h >= 1 for h in out["energy_flow_hidden_features"]),
+        "energy_flow_hidden_features",
+        "a positive integer or a non-empty list of them",
+    )
+    out["energy_flow_hidden_features"] = [int(h) for h in out["energy_flow_hidden_features"]]
     need(out["lr_schedule"] in LR_SCHEDULES, "lr_schedule", f"one of {list(LR_SCHEDULES)}")
     need(float(out["learning_rate"]) > 0, "learning_rate", "positive")
     need(0 < float(out["lr_decay"]) <= 1, "lr_decay", "in (0, 1]")
@@ -112,6 +156,9 @@ class CaloINNPreprocessing:
     grid_shape: (nx, ny, nz); cell_threshold_gev: cells below are zero after the inverse;
     feature_mean/feature_std: (features,) standardisation of the flow features;
     condition_mean/condition_std: (2,) standardisation of (log E_inc / GeV, theta / rad).
+    axis_cells_per_tan: (nz,) depth of each layer's centre over the cell size in x, z_i / cell_size_x: layer i
+    is rolled by round(tan(theta) * axis_cells_per_tan[i]) cells; empty (the default, and files written
+    before the option) means no alignment. With it, forward/inverse need theta.
     The statistics start as identity and are set from training showers by `fit`.
     """
 
@@ -123,6 +170,7 @@ class CaloINNPreprocessing:
     feature_std: list[float] = field(default_factory=list)
     condition_mean: list[float] = field(default_factory=lambda: [0.0, 0.0])
     condition_std: list[float] = field(default_factory=lambda: [1.0, 1.0])
+    axis_cells_per_tan: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.grid_shape = tuple(int(n) for n in self.grid_shape)
@@ -135,6 +183,23 @@ class CaloINNPreprocessing:
             self.feature_std = [1.0] * self.features
         if len(self.feature_mean) != self.features or len(self.feature_std) != self.features:
             raise ValueError(f"feature_mean/std must have {self.features} entries for grid {self.grid_shape}")
+        if self.axis_cells_per_tan and len(self.axis_cells_per_tan) != self.layers:
+            raise ValueError(f"axis_cells_per_tan must have {self.layers} entries (one per layer); got "
+                             f"{len(self.axis_cells_per_tan)}")
+
+    def _roll_to_axis(self, cells: Tensor, theta: Tensor | None, sign: int) -> Tensor:
+        """Cells (N, nx, ny, nz) rolled along x by -sign * k_i per layer (sign +1: align, -1: undo)."""
+        if not self.axis_cells_per_tan:
+            return cells
+        if theta is None:
+            raise ValueError("this CaloINN preprocessing aligns layers to the incident axis: pass theta (rad)")
+        per_tan = torch.as_tensor(self.axis_cells_per_tan, dtype=torch.float64, device=cells.device)
+        shift = torch.round(torch.tan(theta.to(cells.device).double())[:, None] * per_tan).long()  # (N, nz)
+        nx = self.grid_shape[0]
+        x = torch.arange(nx, device=cells.device)
+        source = (x[None, :, None] + sign * shift[:, None, :]) % nx  # (N, nx, nz): aligned[x] = cells[x + k]
+        index = source[:, :, None, :].expand(-1, -1, self.grid_shape[1], -1)
+        return torch.gather(cells, 1, index)
 
     @property
     def cells_per_layer(self) -> int:
@@ -157,12 +222,16 @@ class CaloINNPreprocessing:
             torch.as_tensor(self.feature_std, dtype=like.dtype, device=like.device),
         )
 
-    def raw_features(self, cells: Tensor, energy: Tensor, noise: torch.Generator | None = None) -> Tensor:
+    def raw_features(
+        self, cells: Tensor, energy: Tensor, noise: torch.Generator | None = None, theta: Tensor | None = None
+    ) -> Tensor:
         """Steps 1-4: cells (N, nx, ny, nz) GeV, energy (N,) GeV -> unstandardised features (N, features).
 
         noise: the generator of the dequantisation noise; None adds no noise (an exact round trip).
+        theta: (N,) rad, needed with axis alignment.
         """
         n = cells.shape[0]
+        cells = self._roll_to_axis(cells, theta, +1)
         layers = cells.reshape(n, self.cells_per_layer, self.layers).transpose(1, 2)  # (N, nz, nx*ny)
         if noise is not None and self.noise_level_gev > 0:
             u = torch.rand(layers.shape, generator=noise, dtype=layers.dtype).to(layers.device)
@@ -187,13 +256,16 @@ class CaloINNPreprocessing:
             dim=1,
         )
 
-    def forward(self, cells: Tensor, energy: Tensor, noise: torch.Generator | None = None) -> Tensor:
-        """Cells (N, nx, ny, nz) GeV, energy (N,) GeV -> standardised features (N, features)."""
+    def forward(
+        self, cells: Tensor, energy: Tensor, noise: torch.Generator | None = None, theta: Tensor | None = None
+    ) -> Tensor:
+        """Cells (N, nx, ny, nz) GeV, energy (N,) GeV[, theta (N,) rad] -> standardised features (N, features)."""
         mean, std = self._stats(cells)
-        return (self.raw_features(cells, energy, noise) - mean) / std
+        return (self.raw_features(cells, energy, noise, theta) - mean) / std
 
-    def inverse(self, features: Tensor, energy: Tensor) -> Tensor:
-        """Standardised features (N, features), energy (N,) GeV -> cells (N, nx, ny, nz) in GeV, thresholded."""
+    def inverse(self, features: Tensor, energy: Tensor, theta: Tensor | None = None) -> Tensor:
+        """Standardised features (N, features), energy (N,) GeV[, theta (N,) rad] -> cells (N, nx, ny, nz) in
+        GeV, thresholded."""
         mean, std = self._stats(features)
         y = features * std + mean
         n, nz, ncell = y.shape[0], self.layers, self.cells_per_layer
@@ -210,7 +282,7 @@ class CaloINNPreprocessing:
             remaining = (remaining - e_i).clamp(min=0.0)
         layer_energy.append(remaining)
         cells = fractions * torch.stack(layer_energy, dim=1)[..., None]  # (N, nz, nx*ny)
-        cells = cells.transpose(1, 2).reshape(n, *self.grid_shape)
+        cells = self._roll_to_axis(cells.transpose(1, 2).reshape(n, *self.grid_shape), theta, -1)
         return cells * (cells >= self.cell_threshold_gev)
 
     def encode_conditions(self, energy: Tensor, theta: Tensor) -> Tensor:
@@ -222,7 +294,7 @@ class CaloINNPreprocessing:
 
     def fit(self, cells: Tensor, energy: Tensor, theta: Tensor, noise: torch.Generator) -> None:
         """Set the standardisation statistics from training showers (with one draw of the noise)."""
-        y = self.raw_features(cells.double(), energy.double(), noise)
+        y = self.raw_features(cells.double(), energy.double(), noise, theta)
         self.feature_mean = y.mean(dim=0).tolist()
         self.feature_std = y.std(dim=0).clamp(min=1e-6).tolist()
         c = torch.stack([torch.log(energy.double()), theta.double()], dim=1)
@@ -284,6 +356,62 @@ class CaloINNFlow(torch.nn.Module):
         return self.flow(c).transform.inv(z)
 
 
+class EnergyFlow(torch.nn.Module):
+    """Flow I of the two-flow model: the density of the nz standardised layer variables [log u0, logit u_i]
+    given the standardised conditions, a masked autoregressive rational-quadratic spline flow (zuko's NSF), so
+    that every layer variable is modelled given all earlier ones: log_prob(x (N, nz), c (N, 2)) -> (N,) nats,
+    sample_from_noise(z (N, nz), c) -> x (N, nz)."""
+
+    def __init__(
+        self, layers: int, context: int = 2, transforms: int = 4, hidden_features: list[int] | int = (64, 64),
+        bins: int = 8,
+    ) -> None:
+        super().__init__()
+        hidden = [hidden_features] if isinstance(hidden_features, int) else list(hidden_features)
+        self.features = layers
+        self.flow = zuko.flows.NSF(layers, context, transforms=transforms, bins=bins, hidden_features=hidden)
+
+    def log_prob(self, x: Tensor, c: Tensor) -> Tensor:
+        return self.flow(c).log_prob(x)
+
+    def sample_from_noise(self, z: Tensor, c: Tensor) -> Tensor:
+        return self.flow(c).transform.inv(z)
+
+
+class TwoFlowCaloINN(torch.nn.Module):
+    """CaloINN as two conditional flows (CaloFlow, arXiv:2106.05285) over the same features as `CaloINNFlow`,
+    [cell fractions (F - nz), layer variables (nz)]: p(x | c) = p_I(layers | c) p_II(fractions | c, layers).
+
+    energy_flow: Flow I (`EnergyFlow`); shape_flow: Flow II, a `CaloINNFlow` whose context is the conditions
+    followed by the standardised layer variables. Trained on the true layer variables; sampling draws the
+    layer variables from Flow I first. The base-space vector z (N, F) splits the same way as x."""
+
+    def __init__(self, energy_flow: EnergyFlow, shape_flow: CaloINNFlow) -> None:
+        super().__init__()
+        self.energy_flow = energy_flow
+        self.shape_flow = shape_flow
+        self.cell_features = shape_flow.features
+        self.features = shape_flow.features + energy_flow.features
+
+    def split(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(cell fractions (N, F - nz), layer variables (N, nz)) of features x (N, F)."""
+        return x[:, : self.cell_features], x[:, self.cell_features :]
+
+    @staticmethod
+    def shape_context(c: Tensor, layer_variables: Tensor) -> Tensor:
+        return torch.cat([c, layer_variables], dim=1)
+
+    def log_prob(self, x: Tensor, c: Tensor) -> Tensor:
+        cells, layers = self.split(x)
+        return self.energy_flow.log_prob(layers, c) + self.shape_flow.log_prob(cells, self.shape_context(c, layers))
+
+    def sample_from_noise(self, z: Tensor, c: Tensor) -> Tensor:
+        z_cells, z_layers = self.split(z)
+        layers = self.energy_flow.sample_from_noise(z_layers, c)
+        cells = self.shape_flow.sample_from_noise(z_cells, self.shape_context(c, layers))
+        return torch.cat([cells, layers], dim=1)
+
+
 class _bounded_rqs:  # noqa: N801 - a picklable stand-in for functools.partial(MonotonicRQSTransform, bound=...)
     def __init__(self, bound: float) -> None:
         self.bound = bound
@@ -295,16 +423,33 @@ class _bounded_rqs:  # noqa: N801 - a picklable stand-in for functools.partial(M
         return f"MonotonicRQSTransform(bound={self.bound})"
 
 
-def build_flow(settings: dict[str, Any], features: int) -> CaloINNFlow:
-    """The flow described by (resolved or architecture-only) settings."""
-    return CaloINNFlow(
-        features,
-        context=2,
+def build_flow(settings: dict[str, Any], features: int, layers: int | None = None) -> CaloINNFlow | TwoFlowCaloINN:
+    """The flow described by (resolved or architecture-only) settings, over `features` CaloINN features of
+    which the last `layers` are the layer variables (needed for the two-flow model, `energy_flow`).
+
+    Architectures recorded before `energy_flow` existed have no such key and describe the single flow."""
+    coupling = dict(
         blocks=int(settings["blocks"]),
         hidden_features=settings["hidden_features"],
         bins=int(settings["bins"]),
         spline_bound=float(settings["spline_bound"]),
         actnorm=bool(settings.get("actnorm", False)),  # model files written before the option have none
+    )
+    if not settings.get("energy_flow", False):
+        return CaloINNFlow(features, context=2, **coupling)
+    if layers is None or not 1 <= layers < features - 1:
+        raise ValueError(
+            f"the two-flow CaloINN needs the number of layer variables (1 .. {features - 2}); got {layers}"
+        )
+    return TwoFlowCaloINN(
+        EnergyFlow(
+            layers,
+            context=2,
+            transforms=int(settings["energy_flow_transforms"]),
+            hidden_features=settings["energy_flow_hidden_features"],
+            bins=int(settings["energy_flow_bins"]),
+        ),
+        CaloINNFlow(features - layers, context=2 + layers, **coupling),
     )
 
 
@@ -317,6 +462,8 @@ __all__ = [
     "DEFAULT_SETTINGS",
     "CaloINNFlow",
     "CaloINNPreprocessing",
+    "EnergyFlow",
+    "TwoFlowCaloINN",
     "build_flow",
     "nats_per_feature",
     "resolve_settings",

@@ -26,11 +26,18 @@ def read_history(history_csv: str | Path) -> pd.DataFrame:
 
 
 def plot_likelihood_history(history_csv: str | Path, out_png: str | Path) -> Path:
-    """A normalizing flow's training and validation loss (negative log-likelihood, may be negative)."""
+    """A normalizing flow's training and validation loss (negative log-likelihood, may be negative); for the
+    two-flow CaloINN also each flow's own loss (shape_loss, energy_loss, val_energy_loss)."""
     history = read_history(history_csv)
     fig = new_figure(figsize=(6.0, 4.0))
     ax = fig.subplots()
-    for column, style in (("loss", {"linewidth": 2.0}), ("val_loss", {"linestyle": "--"})):
+    for column, style in (
+        ("loss", {"linewidth": 2.0}),
+        ("val_loss", {"linestyle": "--"}),
+        ("shape_loss", {"linewidth": 1.0}),
+        ("energy_loss", {"linewidth": 1.0}),
+        ("val_energy_loss", {"linewidth": 1.0, "linestyle": "--"}),
+    ):
         if column in history:
             ax.plot(history["epoch"], history[column], marker="o", markersize=3, label=column, **style)
     ax.set_xlabel("epoch")

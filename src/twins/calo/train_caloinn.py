@@ -25,6 +25,7 @@ from twins.calo.caloinn import (
     ARCHITECTURE_KEYS,
     CaloINNFlow,
     CaloINNPreprocessing,
+    TwoFlowCaloINN,
     build_flow,
     nats_per_feature,
     resolve_settings,
@@ -79,6 +80,21 @@ def load_split_showers(path: str | Path) -> tuple[torch.Tensor, torch.Tensor, to
     return as_t(cells[keep]), as_t(energy[keep]), as_t(theta[keep]), geometry, threshold
 
 
+def axis_cells_per_tan(geometry: dict, layers: int, path: str | Path) -> list[float]:
+    """z_i / cell_size_x for every layer (z_i: depth of the layer's centre), from a split file's geometry
+    attribute; InputFileError naming what is missing and the fix."""
+    missing = [k for k in ("layer_thickness_mm", "cell_size_x_mm") if k not in geometry]
+    if missing:
+        raise InputFileError(
+            f"{path}: the geometry attribute lacks {missing}, which calo.train.caloinn.align_to_axis needs; "
+            "give the geometry those fields or set align_to_axis: false"
+        )
+    thickness, cell = float(geometry["layer_thickness_mm"]), float(geometry["cell_size_x_mm"])
+    if thickness <= 0 or cell <= 0:
+        raise InputFileError(f"{path}: geometry layer_thickness_mm and cell_size_x_mm must be positive")
+    return [(i + 0.5) * thickness / cell for i in range(layers)]
+
+
 def _write_model(out_model, flow, settings, preprocessing, geometry, condition_ranges, provenance) -> None:
     record = {
         "format": MODEL_FORMAT,
@@ -108,6 +124,10 @@ def train_caloinn(
     checkpoint_path: written after every epoch; a rerun with the same settings (bar `epochs`), seed and
         inputs resumes from it and gives the same weights as an uninterrupted run (on the CPU).
     validation_h5: optional held-out split; adds `val_loss` and early stopping on it.
+    With `energy_flow` (two flows), every epoch trains Flow II on the cell fractions for one pass and then
+    Flow I on the layer variables for `energy_flow_passes` passes, each with its own optimiser and schedule;
+    the history adds `shape_loss`, `energy_loss` (and `val_energy_loss`) in nats per feature of each flow,
+    `loss` and `val_loss` stay those of the whole model; the checkpoint holds both flows and optimisers.
     out_model: torch.save of {"format": "twins.calo.caloinn/1", "flow_state", "architecture",
         "preprocessing", "geometry", "condition_ranges", "provenance"}, written atomically.
     Returns the history (epoch, loss, [val_loss,] lr, seconds), one row per epoch.
@@ -146,34 +166,82 @@ def train_caloinn(
         cell_threshold_gev=threshold,
         noise_level_gev=float(settings["noise_level_gev"]),
         logit_alpha=float(settings["logit_alpha"]),
+        axis_cells_per_tan=axis_cells_per_tan(geometry, cells.shape[3], train_h5) if settings["align_to_axis"] else [],
     )
     preprocessing.fit(cells, energy, theta, torch.Generator().manual_seed(key("fit")))
     conditions = preprocessing.encode_conditions(energy, theta)
     val_features = val_conditions = None
     if validation is not None:
         val_features = preprocessing.forward(
-            validation[0], validation[1], torch.Generator().manual_seed(key("validation"))
+            validation[0], validation[1], torch.Generator().manual_seed(key("validation")), validation[2]
         ).float()
         val_conditions = preprocessing.encode_conditions(validation[1], validation[2])
 
     with deterministic_algorithms():
         seed_everything(key("init"))
-        flow = build_flow(settings, preprocessing.features).to(torch_device)
-        optimizer = torch.optim.Adam(flow.parameters(), lr=float(settings["learning_rate"]))
+        flow = build_flow(settings, preprocessing.features, preprocessing.layers).to(torch_device)
+        two_flows = isinstance(flow, TwoFlowCaloINN)
+        # with two flows the optimiser of the main loop trains Flow II only; Flow I has its own passes below
+        main_flow = flow.shape_flow if two_flows else flow
+        optimizer = torch.optim.Adam(main_flow.parameters(), lr=float(settings["learning_rate"]))
         rng = np.random.default_rng(key("batches"))
         noise_gen = torch.Generator().manual_seed(key("noise"))
         batch_size = min(settings["batch_size"], len(cells))
         n_batches = len(cells) // batch_size
         per_batch = settings["lr_schedule"] == "one_cycle"
-        if per_batch:  # warm up to learning_rate over 30 % of the steps, then anneal (Smith & Topin 2017)
-            scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=float(settings["learning_rate"]), total_steps=settings["epochs"] * n_batches
-            )
-        else:
+
+        def make_scheduler(opt, lr: float, steps_per_epoch: int):
+            if per_batch:  # warm up to lr over 30 % of the steps, then anneal (Smith & Topin 2017)
+                total = settings["epochs"] * steps_per_epoch
+                return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total)
             gamma = float(settings["lr_decay"]) if settings["lr_schedule"] == "exponential" else 1.0
-            scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=gamma)
+            return torch.optim.lr_scheduler.ExponentialLR(opt, gamma=gamma)
+
+        scheduler = make_scheduler(optimizer, float(settings["learning_rate"]), n_batches)
+        optimizers, schedulers = {"flow": optimizer}, {"flow": scheduler}
+        generators = {"batches": rng, "noise": noise_gen}
         mine = context.shard(batch_size)  # this rank's rows of every batch
-        model = context.wrap(_LogProb(flow))  # DDP hooks forward(): log_prob goes through it
+        model = context.wrap(_LogProb(main_flow))  # DDP hooks forward(): log_prob goes through it
+        if two_flows:
+            energy_lr = float(settings["energy_flow_learning_rate"])
+            energy_optimizer = torch.optim.Adam(flow.energy_flow.parameters(), lr=energy_lr)
+            energy_batch_size = min(settings["energy_flow_batch_size"], len(cells))
+            energy_batches = len(cells) // energy_batch_size
+            energy_scheduler = make_scheduler(
+                energy_optimizer, energy_lr, energy_batches * settings["energy_flow_passes"]
+            )
+            energy_rng = np.random.default_rng(key("energy_batches"))
+            optimizers["energy_flow"], schedulers["energy_flow"] = energy_optimizer, energy_scheduler
+            generators["energy_batches"] = energy_rng
+            energy_mine = context.shard(energy_batch_size)
+            energy_model = context.wrap(_LogProb(flow.energy_flow))
+
+        def step(opt, sched, module, loss) -> None:
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if settings["grad_clip"] > 0:
+                torch.nn.utils.clip_grad_norm_(module.parameters(), float(settings["grad_clip"]))
+            opt.step()
+            if per_batch:
+                sched.step()
+
+        def train_energy_flow() -> float:
+            """`energy_flow_passes` passes of Flow I over the training set; its mean loss of the last pass."""
+            total = 0.0
+            for _ in range(settings["energy_flow_passes"]):
+                order = torch.from_numpy(energy_rng.permutation(len(cells)))
+                total = 0.0
+                for b in range(energy_batches):
+                    i = order[b * energy_batch_size : (b + 1) * energy_batch_size]
+                    x = preprocessing.forward(cells[i], energy[i], noise_gen, theta[i])[energy_mine]
+                    _, layers = flow.split(x.float().to(torch_device))
+                    c = conditions[i][energy_mine].to(torch_device)
+                    loss = nats_per_feature(energy_model(layers, c), layers.shape[1])
+                    step(energy_optimizer, energy_scheduler, flow.energy_flow, loss)
+                    total += loss.item() / energy_batches
+            if not per_batch:
+                energy_scheduler.step()
+            return context.mean(total)
 
         def train_epoch(epoch: int) -> dict[str, float]:
             flow.train()
@@ -184,30 +252,38 @@ def train_caloinn(
                 i = order[b * batch_size : (b + 1) * batch_size]
                 # preprocessed in float64: logit(1 - alpha) is 1 in float32 for the small alpha; every rank
                 # draws the noise of the whole batch so the random streams stay those of one process
-                x = preprocessing.forward(cells[i], energy[i], noise_gen)[mine].float().to(torch_device)
-                loss = nats_per_feature(model(x, conditions[i][mine].to(torch_device)), preprocessing.features)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if settings["grad_clip"] > 0:
-                    torch.nn.utils.clip_grad_norm_(flow.parameters(), float(settings["grad_clip"]))
-                optimizer.step()
-                if per_batch:
-                    scheduler.step()
+                x = preprocessing.forward(cells[i], energy[i], noise_gen, theta[i])[mine].float().to(torch_device)
+                c = conditions[i][mine].to(torch_device)
+                if two_flows:  # Flow II learns on the true layer variables (teacher forcing)
+                    fractions, layers = flow.split(x)
+                    loss = nats_per_feature(model(fractions, flow.shape_context(c, layers)), flow.cell_features)
+                else:
+                    loss = nats_per_feature(model(x, c), preprocessing.features)
+                step(optimizer, scheduler, main_flow, loss)
                 total += loss.item() / n_batches
             if not per_batch:
                 scheduler.step()
             record = {"loss": context.mean(total), "lr": lr}
+            if two_flows:  # loss: of both flows together, in nats per feature as for the single flow
+                energy_loss = train_energy_flow()
+                record = {
+                    "loss": (record["loss"] * flow.cell_features + energy_loss * preprocessing.layers)
+                    / preprocessing.features,
+                    "shape_loss": record["loss"],
+                    "energy_loss": energy_loss,
+                    "lr": lr,
+                }
             if val_features is not None:
-                record["val_loss"] = _evaluate(flow, val_features, val_conditions, batch_size, torch_device)
+                record.update(_evaluate(flow, val_features, val_conditions, batch_size, torch_device))
             return record
 
         training = CheckpointedTraining(
             checkpoint_path,
             out_history,
             modules={"flow": flow},
-            optimizers={"flow": optimizer},
-            schedulers={"flow": scheduler},
-            generators={"batches": rng, "noise": noise_gen},
+            optimizers=optimizers,
+            schedulers=schedulers,
+            generators=generators,
             fingerprint=fingerprint,
             early_stopping={"monitor": "val_loss", "patience": settings["patience"]} if validation else None,
             is_main=context.is_main,
@@ -247,27 +323,44 @@ class _LogProb(torch.nn.Module):
 
 
 @torch.no_grad()
-def _evaluate(flow: CaloINNFlow, features: torch.Tensor, conditions: torch.Tensor, batch_size: int, device) -> float:
+def _evaluate(
+    flow: CaloINNFlow | TwoFlowCaloINN, features: torch.Tensor, conditions: torch.Tensor, batch_size: int, device
+) -> dict[str, float]:
+    """{"val_loss": nats per feature of the whole model[, "val_energy_loss": of Flow I per layer variable]}."""
     flow.eval()
-    total = 0.0
+    total = energy_total = 0.0
+    two_flows = isinstance(flow, TwoFlowCaloINN)
     for start in range(0, len(features), batch_size):
         x, c = features[start : start + batch_size].to(device), conditions[start : start + batch_size].to(device)
         total += nats_per_feature(flow.log_prob(x, c), features.shape[1]).item() * len(x)
+        if two_flows:
+            layers = flow.split(x)[1]
+            energy_total += nats_per_feature(flow.energy_flow.log_prob(layers, c), layers.shape[1]).item() * len(x)
     flow.train()
-    return total / len(features)
+    out = {"val_loss": total / len(features)}
+    if two_flows:
+        out["val_energy_loss"] = energy_total / len(features)
+    return out
 
 
 def load_caloinn(
     model_path: str | Path, device: str | torch.device = "cpu"
-) -> tuple[CaloINNFlow, CaloINNPreprocessing, dict]:
-    """Rebuild the flow of a model file written by `train_caloinn`, in eval mode on `device`.
+) -> tuple[CaloINNFlow | TwoFlowCaloINN, CaloINNPreprocessing, dict]:
+    """Rebuild the flow of a model file written by `train_caloinn`, in eval mode on `device`: the two-flow
+    model where its architecture says `energy_flow`, else (also for files written before the option) the
+    single coupling flow.
 
     Returns (flow, preprocessing, meta); meta holds the file's geometry, condition_ranges, architecture and
     provenance. InputFileError naming the file when it is missing, unreadable or not a CaloINN model.
     """
     record = read_model_record(model_path, MODEL_KEYS, MODEL_FORMAT, "CaloINN", "train_caloinn")
     preprocessing = CaloINNPreprocessing(**record["preprocessing"])
-    flow = build_flow(record["architecture"], preprocessing.features)
+    try:
+        flow = build_flow(record["architecture"], preprocessing.features, preprocessing.layers)
+    except (KeyError, ValueError) as err:
+        raise InputFileError(
+            f"{model_path}: its architecture record cannot be rebuilt ({err}); rerun train_caloinn"
+        ) from None
     load_weights(flow, record["flow_state"], model_path, device)
     meta = {k: v for k, v in record.items() if k != "flow_state"}
     return flow, preprocessing, meta
@@ -294,14 +387,14 @@ def generate_caloinn(
     torch_device = select_device(device)
     flow, preprocessing, meta = load_caloinn(model_path, torch_device)
     warn_if_extrapolating(energy, meta)
-    energy_t = torch.from_numpy(energy)
-    conditions = preprocessing.encode_conditions(energy_t, torch.from_numpy(theta))
+    energy_t, theta_t = torch.from_numpy(energy), torch.from_numpy(theta)
+    conditions = preprocessing.encode_conditions(energy_t, theta_t)
     noise = torch.randn(len(energy), preprocessing.features, generator=torch.Generator().manual_seed(int(seed)))
     cells = np.empty((len(energy), *preprocessing.grid_shape), dtype=np.float32)
 
     def run_batch(sl: slice) -> torch.Tensor:
         x = flow.sample_from_noise(noise[sl].to(torch_device), conditions[sl].to(torch_device))
-        return preprocessing.inverse(x.double(), energy_t[sl].to(torch_device)).float().cpu()
+        return preprocessing.inverse(x.double(), energy_t[sl].to(torch_device), theta_t[sl]).float().cpu()
 
     rate = timed_batches(cells, batch_size, run_batch, torch_device)
     return cells, rate

@@ -5,7 +5,9 @@ and Jensen-Shannon divergence of shared-binning histograms and the error of the 
 the CaloChallenge classifier test (a calibrated network, AUC and JSD) on low-level (voxel) and
 high-level inputs, plus a quick sklearn classifier AUC; the Fréchet and kernel physics distances (FPD,
 KPD) on the high-level features; metrics per incident-energy bin; optionally the same metrics for
-simulation vs an independent simulated sample (the statistical floor); the speed ratio; and a `summary`.
+simulation vs an independent simulated sample (the statistical floor); the speed ratio; and a `summary`,
+which adds the mean correlation of neighbouring layers' energies (`layer_correlation`, and
+`layer_correlation_reference` of the simulation).
 `plot_validation` draws the matching figures. Both know nothing of Snakemake.
 """
 
@@ -251,6 +253,21 @@ def compare_features(ref: ShowerFeatures, gen: ShowerFeatures, n_bins: int) -> d
     return out
 
 
+def neighbour_layer_correlation(features: ShowerFeatures, min_fraction: float = 0.01) -> float | None:
+    """Mean Pearson correlation of E_i / E_inc with E_{i+1} / E_inc over neighbouring layer pairs that both hold
+    at least `min_fraction` of E_inc on average: how the layers of one shower move together (the fluctuating
+    depth of the shower), which per-layer histograms cannot see. None with fewer than two such layers."""
+    fractions = features.layer_energy_gev / features.incident_energy_gev[:, None]
+    active = fractions.mean(axis=0) >= min_fraction
+    pairs = [i for i in range(fractions.shape[1] - 1) if active[i] and active[i + 1]]
+    if len(fractions) < 3 or not pairs:
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.corrcoef(fractions.T)
+    values = [corr[i, i + 1] for i in pairs if np.isfinite(corr[i, i + 1])]
+    return float(np.mean(values)) if values else None
+
+
 def energy_bin_edges(reference_energy_gev: np.ndarray, settings: dict) -> np.ndarray:
     """Incident-energy bin edges in GeV: settings['energy_bins_gev'], or the reference's terciles."""
     if settings["energy_bins_gev"] is not None:
@@ -491,6 +508,8 @@ def validate_showers(
             "classifier_auc_low_level_floor": from_floor("classifier", "low_level", "auc"),
             "fpd_floor": from_floor("fpd", "value"),
             "kpd_floor": from_floor("kpd", "value"),
+            "layer_correlation": neighbour_layer_correlation(gen_features),
+            "layer_correlation_reference": neighbour_layer_correlation(ref_features),
         },
     }
 
