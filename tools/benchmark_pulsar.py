@@ -71,6 +71,8 @@ def main() -> None:
     rows = {
         "pulse accuracy, S/N >= 7 (target >= 0.99)": home["pulse_accuracy_snr_ge_7"],
         "pulse false-positive rate (frames without a pulse label)": home.get("pulse_false_positive_rate"),
+        "pulse accuracy, S/N >= 7, by frame type (rfi_free, nb_rfi, bb_rfi)":
+            home.get("pulse_accuracy_snr_ge_7_by_frame_type"),
         "decision thresholds (pulse, nb_rfi, bb_rfi), chosen on validation": metrics.get("thresholds"),
         "S/N from which pulse recall stays >= 90%": home["snr_recall_drops_below_90"],
         "frames/s, normalise + classify, 2 threads": speed["frames_per_s"],

@@ -29,3 +29,31 @@ def scattering_time(tau_ref_s: float, freq_mhz: np.ndarray, ref_mhz: float = 100
 def delay_samples(dm: float, freq_mhz: np.ndarray, tsamp: float) -> np.ndarray:
     """Integer dispersion delays (samples) relative to the highest frequency in `freq_mhz`."""
     return np.rint(dispersion_delay(dm, freq_mhz, float(np.max(freq_mhz))) / tsamp).astype(int)
+
+
+def dm_trial_grid(f_top_mhz: float, channel_width_mhz: float, nchans: int, tsamp_s: float, dm_max: float,
+                  pulse_width_s: float = 0.0, tolerance: float = 1.25, dm_min: float = 0.0) -> np.ndarray:
+    """DM trials (pc cm^-3) from `dm_min` to past `dm_max`, spaced as dedisp and heimdall space them.
+
+    Each step is the largest for which the smearing of a pulse searched at the trial midway, added in
+    quadrature to the sampling time, the pulse width and the intra-channel smearing at the previous
+    trial, stays within `tolerance` times the latter (Cordes & McLaughlin 2003; Barsdell et al.
+    2012): steps grow with DM as intra-channel smearing comes to dominate. The band is `nchans`
+    channels of `channel_width_mhz` (sign ignored) from the top channel centre `f_top_mhz` down.
+    """
+    if tolerance <= 1 or tsamp_s <= 0 or nchans < 1 or dm_max <= dm_min:
+        raise ValueError(f"dm_trial_grid: needs tolerance > 1 (got {tolerance}), tsamp_s > 0 (got {tsamp_s}), "
+                         f"nchans >= 1 (got {nchans}) and dm_max > dm_min (got {dm_max} <= {dm_min})")
+    width = abs(channel_width_mhz)
+    f_centre_ghz = (f_top_mhz - (nchans / 2 - 0.5) * width) / 1e3
+    # smearing per unit DM (us) of one channel (8.3 us = 2 * 4.148808 ms * 1 MHz / 1 GHz^3, the channel's
+    # delay difference) and of a quarter of the band (the error of a trial half a step off, dedisp's b)
+    a2 = (8.3 * width / f_centre_ghz**3) ** 2
+    b2 = a2 * nchans**2 / 16.0
+    c = ((tsamp_s * 1e6) ** 2 + (pulse_width_s * 1e6) ** 2) * (tolerance**2 - 1)
+    dms = [float(dm_min)]
+    while dms[-1] < dm_max:
+        prev = dms[-1]
+        k = c + tolerance**2 * a2 * prev**2
+        dms.append((b2 * prev + np.sqrt(-a2 * b2 * prev**2 + (a2 + b2) * k)) / (a2 + b2))
+    return np.asarray(dms)

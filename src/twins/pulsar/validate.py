@@ -99,6 +99,11 @@ def validate_model(
             **scores(d["labels"], pred), "accuracy_vs_snr": rows, "snr_recall_drops_below_90": drop_below(rows),
             "pulse_accuracy_snr_ge_7": float(pred[high, 0].mean()) if high.any() else None,
             "frames_snr_ge_7": int(high.sum()), "in_domain": name == trained_on,
+            # which RFI costs the recall: frames at S/N >= 7 by the RFI they also hold
+            "pulse_accuracy_snr_ge_7_by_frame_type": {
+                kind: float(pred[high & sel, 0].mean()) if (high & sel).any() else None
+                for kind, sel in (("rfi_free", d["labels"][:, 1:].sum(axis=1) == 0), ("nb_rfi", d["labels"][:, 1] == 1),
+                                  ("bb_rfi", d["labels"][:, 2] == 1))},
             # the price of the recall: frames without a pulse label that are kept all the same
             "pulse_false_positive_rate": float(pred[no_pulse, 0].mean()) if no_pulse.any() else None,
         }

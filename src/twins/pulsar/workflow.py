@@ -58,3 +58,4 @@ def training_dataset(config: dict, model: str) -> str:
     if dataset not in config["pulsar"]["datasets"]:
         raise ValueError(f"pulsar.models.{model} trains on '{dataset}', not in pulsar.datasets")
     return dataset
+
