@@ -9,7 +9,7 @@ from calo_samples import REPO, TOY_GEOMETRY, toy_showers
 from twins.calo.generation_step import generation_conditions
 from twins.calo.hdf5io import write_showers_h5
 from twins.calo.production import chunk_events, simulate_chunk
-from twins.calo.report import metrics_frame, write_metrics_table
+from twins.calo.report import metrics_frame, quality_goals, write_metrics_table
 from twins.calo.rootio import read_root_metadata
 
 SIMULATE = {
@@ -67,3 +67,18 @@ def test_metrics_table_has_a_column_per_model(tmp_path):
     assert frame.loc[("E 10-40 GeV", "separation_power_e_ratio"), "gan3d"] == 0.2
     write_metrics_table(paths, tmp_path / "m.html", tmp_path / "m.csv")
     assert "separation_power_e_ratio" in (tmp_path / "m.html").read_text()
+
+
+def test_quality_goals_compare_auc_and_fpd_with_the_goals(tmp_path):
+    paths = {}
+    for model, auc, fpd in (("good", 0.70, 16.0), ("bad", 0.98, 300.0)):
+        paths[model] = tmp_path / f"{model}.json"
+        paths[model].write_text(json.dumps({"summary": {
+            "classifier_auc_low_level": auc, "classifier_auc_low_level_floor": 0.49, "fpd": fpd, "fpd_floor": 3.3,
+        }}))
+    goals = quality_goals(paths)
+    assert goals.loc["good", "AUC met"] and goals.loc["good", "FPD met"]
+    assert not goals.loc["bad", "AUC met"] and not goals.loc["bad", "FPD met"]
+    assert goals.loc["bad", "FPD goal (5x floor)"] == pytest.approx(16.5)
+    write_metrics_table(paths, tmp_path / "m.html", tmp_path / "m.csv")
+    assert "Quality goals" in (tmp_path / "m.html").read_text()
