@@ -116,3 +116,20 @@ def test_time_sample_clipping_removes_an_impulse_and_keeps_a_low_dm_pulse():
     assert boxcar_snr(clip(torch.as_tensor(noise + impulse)))[0, 0].item() < 5.0
     assert boxcar_snr(Dedispersion(128, zero_dm=False, **common)(torch.as_tensor(noise + impulse)))[0, 0].item() > 20
 
+
+
+def test_group_clipping_removes_a_partial_band_impulse_and_keeps_a_low_dm_pulse():
+    rng = np.random.default_rng(6)
+    noise = rng.standard_normal((1, 128, 128)).astype(np.float32)
+    impulse = np.zeros_like(noise)
+    impulse[0, 100:108, :32] = 1.0  # undispersed impulse in the top quarter of the band: band-mean z 4, group z 8
+    common = {"trials": 32, "excise_channels": 6.0, "zero_dm": False, "impulse_clip": 6.0}
+    whole, grouped = Dedispersion(128, **common), Dedispersion(128, clip_groups=4, **common)
+    frame = torch.as_tensor(noise + impulse)
+    assert boxcar_snr(whole(frame))[0, 0].item() > 6.0  # escapes the whole-band clip
+    assert boxcar_snr(grouped(frame))[0, 0].item() < 4.0
+    pulse = _track_frame(40, 12, 10.0 / np.sqrt(128 * 16), width=16)  # low DM: sweep 12 px, S/N 10
+    kept = boxcar_snr(grouped(torch.as_tensor(noise + pulse)))[0].max().item()
+    assert kept > 0.95 * boxcar_snr(whole(torch.as_tensor(noise + pulse)))[0].max().item() and kept > 6.0
+    with pytest.raises(ValueError, match="clip_groups"):
+        Dedispersion(128, clip_groups=3, **common)

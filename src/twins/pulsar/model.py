@@ -62,14 +62,22 @@ class Dedispersion(nn.Module):
     excision of broad-band impulses. Unlike the zero-DM filter it leaves a dispersed pulse whole: on
     PulsarDT test frames zero-DM keeps a median 0.51 of a DM 3-6 pulse's S/N and 0.71 at DM 6-10,
     clipping at 6 sigma 0.82 and 0.89. Use it with zero_dm off (each subband's mean is still removed).
+    With `clip_groups` (> 1) the same test also runs on each of that many contiguous groups of subbands,
+    zeroing only the group's samples: an impulse confined to part of the band is diluted in the whole-band
+    mean and escapes the whole-band clip, while an undispersed pulse's S/N per group is only
+    1/sqrt(groups) of its total, so the group clip removes no pulse that the whole-band clip keeps.
     """
 
     def __init__(self, size: int, trials: int = 32, max_sweep_fraction: float = 1.0, bottom_to_top_frequency: float = 0.8,
                  time_average: int = 2, freq_average: int = 4, zero_dm: bool = True,
                  excise_channels: float = 0.0, partial_tracks: bool = False, min_coverage: float = 0.5,
-                 impulse_clip: float = 0.0):
+                 impulse_clip: float = 0.0, clip_groups: int = 1):
         super().__init__()
         self.impulse_clip = impulse_clip
+        if clip_groups < 1 or (size // freq_average) % clip_groups:
+            raise ValueError(f"dedispersion.clip_groups {clip_groups} must be >= 1 and divide the "
+                             f"{size // freq_average} subbands (frame size / freq_average)")
+        self.clip_groups = clip_groups
         if partial_tracks and not (max_sweep_fraction <= 1 and 0 < min_coverage <= 1):
             raise ValueError(f"dedispersion.partial_tracks needs max_sweep_fraction <= 1 (not {max_sweep_fraction}) and "
                              f"min_coverage in (0, 1] (not {min_coverage}): a longer sweep would wrap around the plane")
@@ -149,6 +157,13 @@ class Dedispersion(nn.Module):
             # so the band mean of n subbands has sigma 1 / sqrt(time_average * freq_average * n)
             z = x.sum(dim=2, keepdim=True) * torch.rsqrt(n_kept / (self.time_average * self.freq_average))
             x = x * (z.abs() <= self.impulse_clip)
+            if self.clip_groups > 1:
+                b, t, s = x.shape
+                xg = x.reshape(b, t, self.clip_groups, s // self.clip_groups)
+                kept = xg.new_full((1, 1, self.clip_groups), s // self.clip_groups) if keep is None else \
+                    keep.reshape(b, 1, self.clip_groups, -1).sum(3).clamp_min(1)
+                zg = xg.sum(dim=3) * torch.rsqrt(kept / (self.time_average * self.freq_average))  # (b, t, groups)
+                x = (xg * (zg.abs() <= self.impulse_clip)[..., None]).reshape(b, t, s)
         spectrum = torch.fft.rfft(x, n=self.n_fft, dim=1)  # (b, bins, subbands)
         stacked = torch.cat([spectrum.real, spectrum.imag], dim=2).transpose(0, 1)  # (bins, b, 2 subbands)
         out = torch.bmm(stacked, self.weight)  # (bins, b, 2 trials)
