@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from twins.core.io import InputFileError, atomic_path
-from twins.pulsar import CLASSES
+from twins.pulsar import CLASSES, snr
 
 
 class Dedispersion(nn.Module):
@@ -117,6 +117,18 @@ class Dedispersion(nn.Module):
     def plane_length(self) -> int:
         return self.n_fft if self.partial_tracks else self.n_t
 
+    def clip_impulses(self, x: torch.Tensor, keep: torch.Tensor | None, groups: int) -> torch.Tensor:
+        """Frames x (b, time, subbands) with the samples of each of `groups` contiguous subband groups zeroed
+        where the group's mean (over its kept subbands) lies beyond `impulse_clip` sigma."""
+        b, t, s = x.shape
+        grouped = x.reshape(b, t, groups, s // groups)
+        kept = grouped.new_full((1, 1, groups), s // groups) if keep is None else \
+            keep.reshape(b, 1, groups, -1).sum(3).clamp_min(1)
+        # group mean in noise units: a subband sample averages time_average * freq_average unit-noise pixels,
+        # so the mean of n subbands has sigma 1 / sqrt(time_average * freq_average * n)
+        z = grouped.sum(dim=3) * torch.rsqrt(kept / (self.time_average * self.freq_average))  # (b, t, groups)
+        return (grouped * (z.abs() <= self.impulse_clip)[..., None]).reshape(b, t, s)
+
     def excise(self, x: torch.Tensor) -> torch.Tensor:
         """Keep mask (b, subbands) of subband-averaged frames x (b, time, subbands): False for RFI subbands."""
         # statistics of the zero-DM filtered frame: a broad-band impulse then moves no subband's variance
@@ -152,18 +164,9 @@ class Dedispersion(nn.Module):
             x = x - x.mean(dim=1, keepdim=True)  # each subband's mean level (a steady carrier)
             x = x if keep is None else x * keep
         if self.impulse_clip > 0:
-            n_kept = torch.full_like(x[:, :1, :1], x.shape[2]) if keep is None else keep.sum(2, keepdim=True).clamp_min(1)
-            # band mean in noise units: a subband sample averages time_average * freq_average unit-noise pixels,
-            # so the band mean of n subbands has sigma 1 / sqrt(time_average * freq_average * n)
-            z = x.sum(dim=2, keepdim=True) * torch.rsqrt(n_kept / (self.time_average * self.freq_average))
-            x = x * (z.abs() <= self.impulse_clip)
+            x = self.clip_impulses(x, keep, groups=1)
             if self.clip_groups > 1:
-                b, t, s = x.shape
-                xg = x.reshape(b, t, self.clip_groups, s // self.clip_groups)
-                kept = xg.new_full((1, 1, self.clip_groups), s // self.clip_groups) if keep is None else \
-                    keep.reshape(b, 1, self.clip_groups, -1).sum(3).clamp_min(1)
-                zg = xg.sum(dim=3) * torch.rsqrt(kept / (self.time_average * self.freq_average))  # (b, t, groups)
-                x = (xg * (zg.abs() <= self.impulse_clip)[..., None]).reshape(b, t, s)
+                x = self.clip_impulses(x, keep, groups=self.clip_groups)
         spectrum = torch.fft.rfft(x, n=self.n_fft, dim=1)  # (b, bins, subbands)
         stacked = torch.cat([spectrum.real, spectrum.imag], dim=2).transpose(0, 1)  # (bins, b, 2 subbands)
         out = torch.bmm(stacked, self.weight)  # (bins, b, 2 trials)
@@ -178,7 +181,8 @@ class Dedispersion(nn.Module):
         return plane - plane.mean(dim=2, keepdim=True)
 
 
-BOXCAR_WIDTHS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
+# the truth S/N's widths up to half the 64-sample plane of a 128-sample frame at time_average 2
+BOXCAR_WIDTHS = tuple(w for w in snr.BOXCAR_WIDTHS if w <= 32)
 
 
 def boxcar_snr(plane: torch.Tensor, widths=BOXCAR_WIDTHS) -> torch.Tensor:
