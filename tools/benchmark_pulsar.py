@@ -71,6 +71,8 @@ def main() -> None:
     rows = {
         "pulse accuracy, S/N >= 7 (target >= 0.99)": home["pulse_accuracy_snr_ge_7"],
         "pulse false-positive rate (frames without a pulse label)": home.get("pulse_false_positive_rate"),
+        "  of it on frames with no pulse signal": home.get("pulse_false_positive_rate_no_signal"),
+        "  of it on frames with a pulse below the labelling S/N": home.get("pulse_false_positive_rate_sub_threshold_pulse"),
         "pulse accuracy, S/N >= 7, by frame type (rfi_free, nb_rfi, bb_rfi)":
             home.get("pulse_accuracy_snr_ge_7_by_frame_type"),
         "decision thresholds (pulse, nb_rfi, bb_rfi), chosen on validation": metrics.get("thresholds"),

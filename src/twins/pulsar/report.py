@@ -22,6 +22,8 @@ def metrics_rows(metrics_paths: dict[str, str]) -> pd.DataFrame:
             rows.append({"model": model, "trained_on": m["trained_on"], "tested_on": dataset,
                          "pulse accuracy (S/N>=7)": d["pulse_accuracy_snr_ge_7"], "frames S/N>=7": d["frames_snr_ge_7"],
                          "pulse false-positive rate": d.get("pulse_false_positive_rate"),
+                         "of it: no pulse signal": d.get("pulse_false_positive_rate_no_signal"),
+                         "of it: pulse below labelling S/N": d.get("pulse_false_positive_rate_sub_threshold_pulse"),
                          "recall >= 90% from S/N": d["snr_recall_drops_below_90"], "exact match": d["exact_match"],
                          **{f"{c} accuracy": d[f"{c}_accuracy"] for c in CLASSES}})
         for obs, o in m["observations"].items():

@@ -45,6 +45,17 @@ def drop_below(rows: list[dict], level: float = 0.9) -> float | None:
     return edge
 
 
+def false_positive_rates(pulse_pred: np.ndarray, pulse_true: np.ndarray, snr: np.ndarray) -> dict:
+    """The price of the recall: the share of frames without a pulse label that are kept all the same, and
+    that share among frames holding no pulse signal and among frames holding a real pulse below the
+    labelling S/N (labelled none, yet a search that keeps them is not wrong). None where no such frames."""
+    no_pulse = pulse_true == 0
+    rate = lambda sel: float(pulse_pred[sel].mean()) if sel.any() else None  # noqa: E731
+    return {"pulse_false_positive_rate": rate(no_pulse),
+            "pulse_false_positive_rate_no_signal": rate(no_pulse & (snr <= 0)),
+            "pulse_false_positive_rate_sub_threshold_pulse": rate(no_pulse & (snr > 0))}
+
+
 def confusion_by_combination(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[list[str], np.ndarray]:
     """Confusion matrix over the 8 label combinations (rows true, columns predicted)."""
     names = ["+".join(c for c, b in zip(CLASSES, bits) if b) or "none" for bits in np.ndindex(2, 2, 2)]
@@ -94,7 +105,6 @@ def validate_model(
         pred = (predict_probabilities(model, d["frames"], batch_size) >= thresholds).astype(np.uint8)
         rows = accuracy_vs_snr(d["snr"], d["labels"][:, 0], pred[:, 0], settings["snr_bins"])
         high = d["snr"] >= 7
-        no_pulse = d["labels"][:, 0] == 0
         per_dataset[name] = {
             **scores(d["labels"], pred), "accuracy_vs_snr": rows, "snr_recall_drops_below_90": drop_below(rows),
             "pulse_accuracy_snr_ge_7": float(pred[high, 0].mean()) if high.any() else None,
@@ -104,8 +114,7 @@ def validate_model(
                 kind: float(pred[high & sel, 0].mean()) if (high & sel).any() else None
                 for kind, sel in (("rfi_free", d["labels"][:, 1:].sum(axis=1) == 0), ("nb_rfi", d["labels"][:, 1] == 1),
                                   ("bb_rfi", d["labels"][:, 2] == 1))},
-            # the price of the recall: frames without a pulse label that are kept all the same
-            "pulse_false_positive_rate": float(pred[no_pulse, 0].mean()) if no_pulse.any() else None,
+            **false_positive_rates(pred[:, 0], d["labels"][:, 0], d["snr"]),
         }
         curves[name] = rows
         if name == trained_on:
