@@ -70,6 +70,7 @@ def main() -> None:
         demo_seconds = int(start_end[1].read_text()) - int(start_end[0].read_text())
     rows = {
         "pulse accuracy, S/N >= 7 (target >= 0.99)": home["pulse_accuracy_snr_ge_7"],
+        "  its 95% Wilson interval (test-set size)": home.get("pulse_accuracy_snr_ge_7_ci95"),
         "pulse false-positive rate (frames without a pulse label)": home.get("pulse_false_positive_rate"),
         "  of it on frames with no pulse signal": home.get("pulse_false_positive_rate_no_signal"),
         "  of it on frames with a pulse below the labelling S/N": home.get("pulse_false_positive_rate_sub_threshold_pulse"),

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from twins.pulsar.validate import false_positive_rates
+from twins.pulsar.validate import accuracy_interval, false_positive_rates
 
 
 def test_false_positives_split_by_what_the_kept_frame_holds():
@@ -17,3 +17,14 @@ def test_false_positives_split_by_what_the_kept_frame_holds():
     assert rates["pulse_false_positive_rate_sub_threshold_pulse"] == pytest.approx(1 / 2)
     # no frame of a kind: None, not a made-up 0
     assert false_positive_rates(pulse_pred[:4], pulse_true[:4], snr[:4])["pulse_false_positive_rate_sub_threshold_pulse"] is None
+
+
+def test_accuracy_interval_is_the_wilson_score_interval():
+    low, high = accuracy_interval(1090, 1104)
+    # Wilson by hand: centre and half-width for p = 1090/1104, z = 1.96
+    n, p, z = 1104, 1090 / 1104, 1.959964
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z / (1 + z**2 / n) * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    assert (low, high) == pytest.approx((centre - half, centre + half), abs=1e-6)
+    assert low < 0.99 < high  # 0.987 on 1104 frames does not tell 0.99 apart
+    assert accuracy_interval(0, 0) is None and accuracy_interval(5, 5)[1] == pytest.approx(1.0)

@@ -20,7 +20,9 @@ def metrics_rows(metrics_paths: dict[str, str]) -> pd.DataFrame:
         m = read_json(path)
         for dataset, d in m["datasets"].items():
             rows.append({"model": model, "trained_on": m["trained_on"], "tested_on": dataset,
-                         "pulse accuracy (S/N>=7)": d["pulse_accuracy_snr_ge_7"], "frames S/N>=7": d["frames_snr_ge_7"],
+                         "pulse accuracy (S/N>=7)": d["pulse_accuracy_snr_ge_7"],
+                         "95% interval": _interval(d.get("pulse_accuracy_snr_ge_7_ci95")),
+                         "frames S/N>=7": d["frames_snr_ge_7"],
                          "pulse false-positive rate": d.get("pulse_false_positive_rate"),
                          "of it: no pulse signal": d.get("pulse_false_positive_rate_no_signal"),
                          "of it: pulse below labelling S/N": d.get("pulse_false_positive_rate_sub_threshold_pulse"),
@@ -36,6 +38,10 @@ def metrics_rows(metrics_paths: dict[str, str]) -> pd.DataFrame:
         rows.append({"model": model, "tested_on": "throughput (2 threads)", "frames/s": t["frames_per_s"],
                      "real-time factor": t["real_time_factor"]})
     return pd.DataFrame(rows)
+
+
+def _interval(ci: list[float] | None) -> str | None:
+    return None if ci is None else f"{ci[0]:.3f}-{ci[1]:.3f}"
 
 
 def write_report_table(metrics_paths: dict[str, str], out_html: str | Path, out_csv: str | Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
+from scipy import stats
 
 from twins.core.io import read_datasets, read_json, write_json
 from twins.core.plots import new_figure, save_figure
@@ -43,6 +44,15 @@ def drop_below(rows: list[dict], level: float = 0.9) -> float | None:
             break
         edge = row["snr_min"]
     return edge
+
+
+def accuracy_interval(hits: int, frames: int, level: float = 0.95) -> list[float] | None:
+    """Wilson score interval of an accuracy of hits/frames: whether a target such as 0.99 is met or only
+    within reach of the test set's size (1100 frames leave about +-0.006 at 0.99)."""
+    if frames == 0:
+        return None
+    ci = stats.binomtest(hits, frames).proportion_ci(confidence_level=level, method="wilson")
+    return [float(ci.low), float(ci.high)]
 
 
 def false_positive_rates(pulse_pred: np.ndarray, pulse_true: np.ndarray, snr: np.ndarray) -> dict:
@@ -108,6 +118,7 @@ def validate_model(
         per_dataset[name] = {
             **scores(d["labels"], pred), "accuracy_vs_snr": rows, "snr_recall_drops_below_90": drop_below(rows),
             "pulse_accuracy_snr_ge_7": float(pred[high, 0].mean()) if high.any() else None,
+            "pulse_accuracy_snr_ge_7_ci95": accuracy_interval(int(pred[high, 0].sum()), int(high.sum())),
             "frames_snr_ge_7": int(high.sum()), "in_domain": name == trained_on,
             # which RFI costs the recall: frames at S/N >= 7 by the RFI they also hold
             "pulse_accuracy_snr_ge_7_by_frame_type": {
