@@ -77,6 +77,10 @@ def main() -> None:
         "pulse accuracy, S/N >= 7, by frame type (rfi_free, nb_rfi, bb_rfi)":
             home.get("pulse_accuracy_snr_ge_7_by_frame_type"),
         "decision thresholds (pulse, nb_rfi, bb_rfi), chosen on validation": metrics.get("thresholds"),
+        "other pulse thresholds: accuracy S/N >= 7 / false positives with no pulse signal": {
+            p["threshold"]: f"{p['pulse_accuracy_snr_ge_7']:.4f} / {p['pulse_false_positive_rate_no_signal']:.4f}"
+            for p in home.get("operating_points", []) if p["pulse_accuracy_snr_ge_7"] is not None
+            and p["pulse_false_positive_rate_no_signal"] is not None},
         "S/N from which pulse recall stays >= 90%": home["snr_recall_drops_below_90"],
         "frames/s, normalise + classify, 2 threads": speed["frames_per_s"],
         "real-time factor, 256 ch x 64 us (target >= 100)": speed["frames_per_s"] / per_second,

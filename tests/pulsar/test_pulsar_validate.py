@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from twins.pulsar.validate import accuracy_interval, false_positive_rates
+from twins.pulsar.validate import accuracy_interval, false_positive_rates, operating_points
 
 
 def test_false_positives_split_by_what_the_kept_frame_holds():
@@ -28,3 +28,18 @@ def test_accuracy_interval_is_the_wilson_score_interval():
     assert (low, high) == pytest.approx((centre - half, centre + half), abs=1e-6)
     assert low < 0.99 < high  # 0.987 on 1104 frames does not tell 0.99 apart
     assert accuracy_interval(0, 0) is None and accuracy_interval(5, 5)[1] == pytest.approx(1.0)
+
+
+def test_operating_points_trade_recall_for_false_positives():
+    rng = np.random.default_rng(0)
+    snr = np.concatenate([rng.uniform(7, 20, 200), np.zeros(300), rng.uniform(3, 5, 100)])
+    pulse_true = (snr >= 5).astype(np.uint8)
+    # a classifier whose pulse probability rises with S/N
+    p_pulse = np.clip(snr / 20 + rng.normal(0, 0.1, snr.size), 0, 1)
+    points = operating_points(p_pulse, pulse_true, snr)
+    accuracy = [p["pulse_accuracy_snr_ge_7"] for p in points]
+    false_pos = [p["pulse_false_positive_rate"] for p in points]
+    assert [p["threshold"] for p in points] == sorted(p["threshold"] for p in points)
+    assert all(np.diff(accuracy) <= 0) and all(np.diff(false_pos) <= 0)  # higher threshold: fewer of both
+    assert accuracy[0] == 1.0 and accuracy[-1] < 0.5
+    assert points[0]["pulse_false_positive_rate_sub_threshold_pulse"] > points[0]["pulse_false_positive_rate_no_signal"]

@@ -55,6 +55,17 @@ def accuracy_interval(hits: int, frames: int, level: float = 0.95) -> list[float
     return [float(ci.low), float(ci.high)]
 
 
+OPERATING_THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def operating_points(p_pulse: np.ndarray, pulse_true: np.ndarray, snr: np.ndarray, thresholds=OPERATING_THRESHOLDS) -> list[dict]:
+    """The pulse decision at other probability thresholds (generate.threshold takes a number): accuracy at
+    S/N >= 7 against the false-positive rates it costs, so a user picks the point their data budget allows."""
+    high = snr >= 7
+    return [{"threshold": t, "pulse_accuracy_snr_ge_7": float((p_pulse[high] >= t).mean()) if high.any() else None,
+             **false_positive_rates((p_pulse >= t).astype(np.uint8), pulse_true, snr)} for t in thresholds]
+
+
 def false_positive_rates(pulse_pred: np.ndarray, pulse_true: np.ndarray, snr: np.ndarray) -> dict:
     """The price of the recall: the share of frames without a pulse label that are kept all the same, and
     that share among frames holding no pulse signal and among frames holding a real pulse below the
@@ -112,7 +123,8 @@ def validate_model(
     confusion = None
     for name, path in tests.items():
         d = read_datasets(path, ("frames", "labels", "snr"))
-        pred = (predict_probabilities(model, d["frames"], batch_size) >= thresholds).astype(np.uint8)
+        probabilities = predict_probabilities(model, d["frames"], batch_size)
+        pred = (probabilities >= thresholds).astype(np.uint8)
         rows = accuracy_vs_snr(d["snr"], d["labels"][:, 0], pred[:, 0], settings["snr_bins"])
         high = d["snr"] >= 7
         per_dataset[name] = {
@@ -126,6 +138,7 @@ def validate_model(
                 for kind, sel in (("rfi_free", d["labels"][:, 1:].sum(axis=1) == 0), ("nb_rfi", d["labels"][:, 1] == 1),
                                   ("bb_rfi", d["labels"][:, 2] == 1))},
             **false_positive_rates(pred[:, 0], d["labels"][:, 0], d["snr"]),
+            "operating_points": operating_points(probabilities[:, 0], d["labels"][:, 0], d["snr"]),
         }
         curves[name] = rows
         if name == trained_on:
@@ -154,14 +167,15 @@ def validate_model(
     if confusion is not None:
         metrics["confusion"] = {"labels": confusion[0], "matrix": confusion[1].tolist()}
     write_json(out_metrics, metrics)
-    _plot_curves(curves, trained_on, model_name, out_snr_png)
+    _plot_curves(curves, trained_on, model_name, out_snr_png, per_dataset.get(trained_on), float(thresholds[0]))
     _plot_confusion(confusion, model_name, out_confusion_png)
     return metrics
 
 
-def _plot_curves(curves: dict, trained_on: str, model_name: str, path) -> None:
-    fig = new_figure((6, 4))
-    ax = fig.add_subplot()
+def _plot_curves(curves: dict, trained_on: str, model_name: str, path, home: dict | None = None,
+                 threshold: float | None = None) -> None:
+    fig = new_figure((11, 4))
+    ax = fig.add_subplot(1, 2, 1)
     for name, rows in curves.items():
         x = [0.5 * (r["snr_min"] + min(r["snr_max"], 2 * r["snr_min"] + 1)) for r in rows if r["recall"] is not None]
         y = [r["recall"] for r in rows if r["recall"] is not None]
@@ -172,6 +186,25 @@ def _plot_curves(curves: dict, trained_on: str, model_name: str, path) -> None:
     ax.set(xscale="log", xlabel="injected frame S/N (dedispersed, best boxcar)", ylabel="pulse recall",
            ylim=(0, 1.02), title=f"model {model_name}")
     ax.legend()
+    ax = fig.add_subplot(1, 2, 2)
+    if home is not None and home["frames_snr_ge_7"]:
+        points = [p for p in home["operating_points"] if p["pulse_false_positive_rate_no_signal"] is not None]
+        for key, label in (("pulse_false_positive_rate_no_signal", "frames with no pulse signal"),
+                           ("pulse_false_positive_rate", "all frames labelled none")):
+            ax.plot([p[key] for p in points], [p["pulse_accuracy_snr_ge_7"] for p in points], "o-", label=label)
+        for p in points:
+            ax.annotate(f"{p['threshold']:g}", (p["pulse_false_positive_rate_no_signal"], p["pulse_accuracy_snr_ge_7"]),
+                        fontsize=6, xytext=(3, -8), textcoords="offset points")
+        ax.plot(home["pulse_false_positive_rate_no_signal"], home["pulse_accuracy_snr_ge_7"], "k*", ms=10,
+                label=f"in use (threshold {threshold:g})")
+        ax.axhline(0.99, color="0.5", ls=":", lw=1)
+        ax.set_xscale("symlog", linthresh=1e-3)  # a rate of 0 stays on the plot
+        ax.set_xlim(left=0)
+        ax.set(xlabel="pulse false-positive rate", ylabel="pulse accuracy, S/N >= 7",
+               title=f"operating points on {trained_on} (labels: threshold)")
+        ax.legend(fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "training source has no test frames at S/N >= 7", ha="center")
     save_figure(fig, path)
 
 
