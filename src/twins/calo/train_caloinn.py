@@ -167,6 +167,7 @@ def train_caloinn(
         noise_level_gev=float(settings["noise_level_gev"]),
         logit_alpha=float(settings["logit_alpha"]),
         axis_cells_per_tan=axis_cells_per_tan(geometry, cells.shape[3], train_h5) if settings["align_to_axis"] else [],
+        axis_offset_conditions=settings["axis_offset_conditions"],
     )
     preprocessing.fit(cells, energy, theta, torch.Generator().manual_seed(key("fit")))
     conditions = preprocessing.encode_conditions(energy, theta)
@@ -233,8 +234,8 @@ def train_caloinn(
                 total = 0.0
                 for b in range(energy_batches):
                     i = order[b * energy_batch_size : (b + 1) * energy_batch_size]
-                    x = preprocessing.forward(cells[i], energy[i], noise_gen, theta[i])[energy_mine]
-                    _, layers = flow.split(x.float().to(torch_device))
+                    x = preprocessing.layer_variables(cells[i], energy[i], noise_gen, theta[i])[energy_mine]
+                    layers = x.float().to(torch_device)
                     c = conditions[i][energy_mine].to(torch_device)
                     loss = nats_per_feature(energy_model(layers, c), layers.shape[1])
                     step(energy_optimizer, energy_scheduler, flow.energy_flow, loss)
