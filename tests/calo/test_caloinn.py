@@ -14,6 +14,8 @@ from twins.calo.caloinn import CaloINNFlow, CaloINNPreprocessing, TwoFlowCaloINN
 from twins.calo.train_caloinn import MODEL_FORMAT, generate_caloinn, load_caloinn, train_caloinn
 from twins.core.io import InputFileError
 
+from calo_samples import write_caloinn_split
+
 GRID = (3, 3, 5)
 THRESHOLD = 1.0e-4
 TINY = {"epochs": 2, "batch_size": 16, "blocks": 2, "hidden_features": [16], "bins": 4, "noise_level_gev": 5e-5}
@@ -33,15 +35,7 @@ def toy_showers(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarra
 
 
 def write_split(path, cells, energy, theta) -> None:
-    with h5py.File(path, "w") as f:
-        f["showers"], f["energy"], f["theta"] = cells, energy, theta
-        f.attrs["geometry"] = json.dumps(geometry(GRID))
-        f.attrs["transform"] = json.dumps({"cell_threshold_gev": THRESHOLD})
-
-
-def geometry(grid) -> dict:
-    """What the split files' geometry attribute carries for CaloINN: grid, cell size and layer thickness."""
-    return {**dict(zip(("nx", "ny", "nz"), grid)), "cell_size_x_mm": 10.0, "layer_thickness_mm": 20.0}
+    write_caloinn_split(path, cells, energy, theta, THRESHOLD)
 
 
 @pytest.fixture(scope="module")
@@ -250,11 +244,7 @@ def _early_late_correlation(cells: np.ndarray, energy: np.ndarray) -> float:
 def test_energy_flow_learns_layer_correlations(tmp_path):
     rng = np.random.default_rng(5)
     train = _staggered_showers(400, rng)
-    grid = train[0].shape[1:]
-    with h5py.File(tmp_path / "train.h5", "w") as f:
-        f["showers"], f["energy"], f["theta"] = train
-        f.attrs["geometry"] = json.dumps(geometry(grid))
-        f.attrs["transform"] = json.dumps({"cell_threshold_gev": THRESHOLD})
+    write_split(tmp_path / "train.h5", *train)
     settings = {**TINY, "epochs": 2, "energy_flow_passes": 25, "energy_flow_hidden_features": [32, 32],
                 "energy_flow_bins": 6, "energy_flow_batch_size": 64, "lr_schedule": "one_cycle"}
     train_caloinn(tmp_path / "train.h5", settings, 3, *[tmp_path / p for p in ("m.pt", "h.csv", "c.pt")], "cpu")

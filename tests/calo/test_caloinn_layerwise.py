@@ -3,15 +3,14 @@ resume), settings, older model files, and learning a layer-dependent transverse 
 
 from __future__ import annotations
 
-import json
-
-import h5py
 import numpy as np
 import pytest
 import torch
 
 from twins.calo.caloinn import CaloINNFlow, CaloINNPreprocessing, LayerwiseShapeFlow, build_flow, resolve_settings
 from twins.calo.train_caloinn import generate_caloinn, load_caloinn, train_caloinn
+
+from calo_samples import write_caloinn_split
 
 THRESHOLD = 1.0e-4
 SMALL = {"blocks": 2, "hidden_features": 8, "bins": 4, "energy_flow_transforms": 2,
@@ -21,13 +20,7 @@ TINY = {"epochs": 2, "batch_size": 16, "blocks": 2, "hidden_features": [16], "bi
 
 
 def _write(path, cells, energy, theta) -> None:
-    nx, ny, nz = cells.shape[1:]
-    with h5py.File(path, "w") as f:
-        f["showers"], f["energy"], f["theta"] = cells, energy, theta
-        f.attrs["geometry"] = json.dumps(
-            {"nx": nx, "ny": ny, "nz": nz, "cell_size_x_mm": 10.0, "layer_thickness_mm": 20.0}
-        )
-        f.attrs["transform"] = json.dumps({"cell_threshold_gev": THRESHOLD})
+    write_caloinn_split(path, cells, energy, theta, THRESHOLD)
 
 
 def _perturbed(flow: torch.nn.Module) -> torch.nn.Module:
