@@ -7,6 +7,7 @@ with to_file(snakemake.log[0]):
         model=snakemake.wildcards.model,
         model_path=snakemake.input.model,
         test_h5=snakemake.input.test,
+        validation_h5=snakemake.input.validation,
         settings=snakemake.params.generate,
         seed=snakemake.params.seed,
         device=snakemake.params.device,

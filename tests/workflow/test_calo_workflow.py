@@ -97,6 +97,11 @@ def test_changing_events_reruns_everything_from_simulation(workdir):
     assert {"calo_convert", "calo_preprocess"} | CHAIN_AFTER_TRAINING <= set(jobs)
 
 
+def test_changing_caloinn_temperature_regenerates_only_caloinn(workdir):
+    jobs = dry_run_with(workdir, [(("calo", "generate", "caloinn", "temperature"), 0.9)], "temperature.yaml")
+    assert jobs == {"calo_generate": 1, "calo_validate": 1, "calo_report": 1, "all": 1}
+
+
 def test_changing_validation_bins_reruns_only_validation(workdir):
     jobs = dry_run_with(workdir, [(("calo", "validate", "n_bins"), 12)], "bins.yaml")
     assert set(jobs) == {"calo_validate", "calo_report", "all"}

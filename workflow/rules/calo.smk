@@ -130,6 +130,8 @@ rule calo_generate:
     input:
         model="results/calo/models/{model}/model.pt",
         test="results/calo/preprocess/test.h5",
+        # CaloINN's sampling temperature `auto` is chosen on it
+        validation="results/calo/preprocess/validation.h5",
     output:
         showers="results/calo/generate/{model}.h5",
         timing="results/calo/generate/{model}.json",
@@ -147,7 +149,7 @@ rule calo_generate:
         runtime=60,
         mem_mb=8000,
     params:
-        generate=config["calo"]["generate"],
+        generate=lambda wc: calo_generate_settings(wc.model),
         seed=config["seed"],
         device=config["device"],
     script:

@@ -28,6 +28,14 @@ def calo_source_files():
     )
 
 
+def calo_generate_settings(model):
+    """The `calo.generate` slice one model's generation reads: the shared keys and its own sub-slice only,
+    so that changing CaloINN's temperature does not regenerate 3DGAN's showers."""
+    generate = config["calo"]["generate"]
+    shared = {k: v for k, v in generate.items() if k not in config["calo"]["train"]}
+    return {**shared, model: generate[model]} if model in generate else shared
+
+
 def calo_simulation_timings():
     """The simulator's timing files (for the speed ratio); none for external data."""
     if config["calo"]["convert"]["source"] == "external":

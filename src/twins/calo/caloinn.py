@@ -105,6 +105,10 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # the centre of the rolled cells (z_i tan(theta) / cell_size_x minus the whole cells rolled, in [-0.5, 0.5]):
     # the core's sub-cell position, which the integer roll leaves behind and which a flow hardly learns from theta
     "axis_offset_conditions": False,
+    # mirror a random half of every batch's showers in y (cells j -> ny - 1 - j): an exact symmetry when the
+    # particle enters the front face's centre in y and tilts in the x-z plane, as in the built-in simulation;
+    # Flow II then sees both orientations of every shower. Leave it off for data without that symmetry
+    "mirror_y": False,
 }
 ENERGY_FLOW_ARCHITECTURE_KEYS = (
     "energy_flow", "energy_flow_transforms", "energy_flow_hidden_features", "energy_flow_bins"
@@ -169,6 +173,7 @@ def resolve_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
     need(out["shape_flow"] in SHAPE_FLOWS, "shape_flow", f"one of {list(SHAPE_FLOWS)}")
     need(isinstance(out["shape_flow_previous_layer"], bool), "shape_flow_previous_layer", "true or false")
     need(isinstance(out["axis_offset_conditions"], bool), "axis_offset_conditions", "true or false")
+    need(isinstance(out["mirror_y"], bool), "mirror_y", "true or false")
     if out["axis_offset_conditions"] and not out["align_to_axis"]:
         raise ValueError(
             "calo.train.caloinn.axis_offset_conditions needs align_to_axis: true (the offsets are what the roll "

@@ -11,6 +11,7 @@ import numpy as np
 from twins.calo.models import get_model
 from twins.calo.hdf5io import read_geometry_attr, read_showers_h5, write_showers_h5
 from twins.calo.showers import ShowerSample
+from twins.calo.temperature import check_temperature_settings, choose_temperature
 from twins.core.io import write_json
 from twins.core.provenance import make_provenance
 from twins.core.seeding import derive_seed
@@ -32,16 +33,35 @@ def generation_conditions(test_h5: str | Path, settings: dict[str, Any]) -> tupl
 
 def generate_to_file(
     model: str, model_path: str | Path, test_h5: str | Path, settings: dict[str, Any], seed: int, device: str,
-    out_h5: str | Path, out_timing: str | Path,
+    out_h5: str | Path, out_timing: str | Path, validation_h5: str | Path | None = None,
 ) -> None:
-    """Sample the trained `model` at the chosen conditions; write the showers (GeV) and the throughput."""
+    """Sample the trained `model` at the chosen conditions; write the showers (GeV) and the throughput.
+
+    settings: the `calo.generate` slice; its `caloinn` sub-slice sets CaloINN's sampling temperature, a number
+    or `auto`, chosen from `temperature_grid` on `validation_h5` (see twins.calo.temperature), and is
+    recorded in the timing file with the scan."""
     energy, theta, pdg = generation_conditions(test_h5, settings)
     generate_seed = derive_seed(seed, "calo", "generate", model)
+    options: dict[str, Any] = {}
+    sampling: dict[str, Any] = {}
+    if model == "caloinn":
+        temperature, grid = check_temperature_settings(settings.get("caloinn") or {})
+        if temperature == "auto":
+            if validation_h5 is None:
+                raise ValueError("calo.generate.caloinn.temperature: auto needs the validation split file")
+            sampling = choose_temperature(
+                model_path, validation_h5, grid, settings["batch_size"],
+                seed=derive_seed(seed, "calo", "generate", model, "temperature"), device=device,
+            )
+            temperature = sampling["temperature"]
+        options["temperature"] = sampling["temperature"] = float(temperature)
     cells, showers_per_second = get_model(model).generate(
-        model_path, energy, theta, batch_size=settings["batch_size"], seed=generate_seed, device=device
+        model_path, energy, theta, batch_size=settings["batch_size"], seed=generate_seed, device=device, **options
     )
     geometry = read_geometry_attr(test_h5)
-    record = make_provenance("calo_generate", settings, seed=generate_seed, inputs=[model_path, test_h5])
+    inputs = [model_path, test_h5] + ([validation_h5] if sampling.get("scan") else [])
+    record = make_provenance("calo_generate", settings, seed=generate_seed, inputs=inputs)
     write_showers_h5(out_h5, ShowerSample(cells, energy, theta, pdg), geometry, record)
-    write_json(out_timing, {"showers": len(energy), "showers_per_second": showers_per_second, "device": device})
+    timing = {"showers": len(energy), "showers_per_second": showers_per_second, "device": device}
+    write_json(out_timing, {**timing, **({"sampling": sampling} if sampling else {})})
     log.info("generated %d showers at %.0f showers/s", len(energy), showers_per_second)

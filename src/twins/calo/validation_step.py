@@ -48,6 +48,10 @@ def validate_to_files(
         independent_reference=independent,
     )
     metrics["model"] = model
+    sampling = read_json(generate_timing).get("sampling")
+    if sampling:  # CaloINN's temperature (and its validation-split scan): the report's table shows it
+        metrics["sampling"] = sampling
+        metrics["summary"]["sampling_temperature"] = sampling["temperature"]
     metrics["conditions_matched"] = bool(same_conditions)
     metrics["provenance"] = make_provenance(
         "calo_validate", settings, seed=seed, inputs=[reference_h5, independent_h5, generated_h5]
