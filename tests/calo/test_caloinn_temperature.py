@@ -1,5 +1,6 @@
-"""CaloINN's sampling temperature: it scales only the cell fractions' noise, narrows their fluctuations, is chosen
-as the FPD minimum on the validation split, and is recorded where the workflow's generation writes its timing."""
+"""CaloINN's sampling: the temperature scales only the cell fractions' noise, narrows their fluctuations, is chosen
+as the FPD minimum on the validation split, and is recorded where the workflow's generation writes its timing;
+generated features are clipped to the training showers' range."""
 
 from __future__ import annotations
 
@@ -10,10 +11,14 @@ import h5py
 import numpy as np
 import pytest
 
+import torch
+
+import twins.calo.train_caloinn as train_caloinn_module
+from twins.calo.caloinn import CaloINNPreprocessing
 from twins.calo.generation_step import generate_to_file
 from twins.calo.geometry import load_geometry
 from twins.calo.temperature import check_temperature_settings, choose_temperature
-from twins.calo.train_caloinn import generate_caloinn, train_caloinn
+from twins.calo.train_caloinn import generate_caloinn, load_caloinn, train_caloinn
 
 from calo_samples import REPO, toy_showers
 
@@ -100,9 +105,56 @@ def test_generation_step_records_the_temperature(trained, tmp_path):
     fixed = {**base, "caloinn": {"temperature": sampling["temperature"]}}
     generate_to_file("caloinn", trained / "model.pt", trained / "test.h5", fixed, 1, "cpu",
                      tmp_path / "fixed.h5", tmp_path / "fixed.json")
-    assert json.loads((tmp_path / "fixed.json").read_text())["sampling"] == {"temperature": sampling["temperature"]}
+    assert json.loads((tmp_path / "fixed.json").read_text())["sampling"] == {
+        "temperature": sampling["temperature"], "clamp_to_training_range": True}
     with h5py.File(tmp_path / "auto.h5") as a, h5py.File(tmp_path / "fixed.h5") as b:
         np.testing.assert_array_equal(a["showers"][:], b["showers"][:])  # the scan leaves the showers alone
     with pytest.raises(ValueError, match="validation split"):
         generate_to_file("caloinn", trained / "model.pt", trained / "test.h5", auto, 1, "cpu",
                          tmp_path / "x.h5", tmp_path / "x.json")
+
+
+def test_fit_records_the_training_range_and_clamp_clips_to_it():
+    sample = toy_showers(30, seed=4)
+    pre = CaloINNPreprocessing(sample.cells.shape[1:], cell_threshold_gev=THRESHOLD, noise_level_gev=5e-5)
+    assert not pre.has_training_range
+    cells, energy = torch.from_numpy(sample.cells).double(), torch.from_numpy(sample.energy)
+    pre.fit(cells, energy, torch.from_numpy(sample.theta), torch.Generator().manual_seed(0))
+    features = pre.forward(cells, energy, torch.Generator().manual_seed(0))  # the draw fit saw
+    low, high = torch.tensor(pre.feature_min).double(), torch.tensor(pre.feature_max).double()
+    torch.testing.assert_close(features.min(dim=0).values, low)
+    torch.testing.assert_close(features.max(dim=0).values, high)
+    torch.testing.assert_close(pre.clamp_to_training_range(features), features)  # the bulk is untouched
+    wild = features.clone()
+    wild[0, 3], wild[1, 5] = high[3] + 7.0, low[5] - 7.0
+    clipped = pre.clamp_to_training_range(wild)
+    assert clipped[0, 3].item() == pytest.approx(high[3].item()) and clipped[1, 5].item() == pytest.approx(low[5].item())
+    torch.testing.assert_close(clipped[2:], features[2:])
+    with pytest.raises(ValueError, match="feature_min/max"):
+        CaloINNPreprocessing(sample.cells.shape[1:], feature_min=[0.0], feature_max=[1.0])
+
+
+def test_generation_clips_wild_samples_to_the_training_range(trained, monkeypatch, caplog):
+    """A flow gone wild (every feature at 50 sigma) gives, clipped, the showers of the training range's edge."""
+    def wild_flow(path, device="auto"):
+        flow, preprocessing, meta = load_caloinn(path, device)
+        flow.sample_from_noise = lambda z, c: torch.full_like(z, 50.0)
+        return flow, preprocessing, meta
+
+    monkeypatch.setattr(train_caloinn_module, "load_caloinn", wild_flow)
+    energy, theta = np.array([30.0, 80.0]), np.array([0.05, 0.2])
+    clipped, _ = generate_caloinn(trained / "model.pt", energy, theta, 2, seed=1, device="cpu",
+                                  clamp_to_training_range=True)
+    unclipped, _ = generate_caloinn(trained / "model.pt", energy, theta, 2, seed=1, device="cpu")
+    _, preprocessing, _ = load_caloinn(trained / "model.pt", "cpu")
+    edge = torch.tensor(preprocessing.feature_max, dtype=torch.float64).expand(2, -1)
+    expected = preprocessing.inverse(edge, torch.from_numpy(energy), torch.from_numpy(theta)).float().numpy()
+    np.testing.assert_allclose(clipped, expected, rtol=1e-5)
+    assert not np.allclose(clipped, unclipped)
+    # a model file written before the range was recorded is sampled unclipped, with a warning
+    record = torch.load(trained / "model.pt", weights_only=False)
+    record["preprocessing"] = {k: v for k, v in record["preprocessing"].items() if k not in ("feature_min", "feature_max")}
+    torch.save(record, trained / "old.pt")
+    old, _ = generate_caloinn(trained / "old.pt", energy, theta, 2, seed=1, device="cpu", clamp_to_training_range=True)
+    np.testing.assert_array_equal(old, unclipped)
+    assert "no training range" in caplog.text

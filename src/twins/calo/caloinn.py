@@ -105,10 +105,6 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # the centre of the rolled cells (z_i tan(theta) / cell_size_x minus the whole cells rolled, in [-0.5, 0.5]):
     # the core's sub-cell position, which the integer roll leaves behind and which a flow hardly learns from theta
     "axis_offset_conditions": False,
-    # mirror a random half of every batch's showers in y (cells j -> ny - 1 - j): an exact symmetry when the
-    # particle enters the front face's centre in y and tilts in the x-z plane, as in the built-in simulation;
-    # Flow II then sees both orientations of every shower. Leave it off for data without that symmetry
-    "mirror_y": False,
 }
 ENERGY_FLOW_ARCHITECTURE_KEYS = (
     "energy_flow", "energy_flow_transforms", "energy_flow_hidden_features", "energy_flow_bins"
@@ -173,7 +169,6 @@ def resolve_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
     need(out["shape_flow"] in SHAPE_FLOWS, "shape_flow", f"one of {list(SHAPE_FLOWS)}")
     need(isinstance(out["shape_flow_previous_layer"], bool), "shape_flow_previous_layer", "true or false")
     need(isinstance(out["axis_offset_conditions"], bool), "axis_offset_conditions", "true or false")
-    need(isinstance(out["mirror_y"], bool), "mirror_y", "true or false")
     if out["axis_offset_conditions"] and not out["align_to_axis"]:
         raise ValueError(
             "calo.train.caloinn.axis_offset_conditions needs align_to_axis: true (the offsets are what the roll "
@@ -208,6 +203,8 @@ class CaloINNPreprocessing:
     before the option) means no alignment. With it, forward/inverse need theta.
     axis_offset_conditions: the conditions also hold, per layer, tan(theta) * axis_cells_per_tan[i] minus the
     cells rolled (`axis_offsets`), so `encode_conditions` gives (N, 2 + nz); False in files before the option.
+    feature_min/feature_max: (features,) the standardised features' range over the training showers, the support
+    `clamp_to_training_range` keeps generated features in; empty in files written before the option.
     The statistics start as identity and are set from training showers by `fit`.
     """
 
@@ -221,6 +218,8 @@ class CaloINNPreprocessing:
     condition_std: list[float] = field(default_factory=lambda: [1.0, 1.0])
     axis_cells_per_tan: list[float] = field(default_factory=list)
     axis_offset_conditions: bool = False
+    feature_min: list[float] = field(default_factory=list)
+    feature_max: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.grid_shape = tuple(int(n) for n in self.grid_shape)
@@ -233,6 +232,10 @@ class CaloINNPreprocessing:
             self.feature_std = [1.0] * self.features
         if len(self.feature_mean) != self.features or len(self.feature_std) != self.features:
             raise ValueError(f"feature_mean/std must have {self.features} entries for grid {self.grid_shape}")
+        if (self.feature_min or self.feature_max) and not (
+            len(self.feature_min) == len(self.feature_max) == self.features
+        ):
+            raise ValueError(f"feature_min/max must have {self.features} entries for grid {self.grid_shape}")
         if self.axis_offset_conditions and not self.axis_cells_per_tan:
             raise ValueError("axis_offset_conditions needs axis_cells_per_tan (layers aligned to the incident axis)")
         if self.axis_cells_per_tan and len(self.axis_cells_per_tan) != self.layers:
@@ -383,6 +386,28 @@ class CaloINNPreprocessing:
         y = self.raw_features(cells.double(), energy.double(), noise, theta)
         self.feature_mean = y.mean(dim=0).tolist()
         self.feature_std = y.std(dim=0).clamp(min=1e-6).tolist()
+        mean, std = self._stats(y)
+        standardised = (y - mean) / std
+        self.feature_min = standardised.min(dim=0).values.tolist()
+        self.feature_max = standardised.max(dim=0).values.tolist()
+
+    @property
+    def has_training_range(self) -> bool:
+        return bool(self.feature_min)
+
+    def clamp_to_training_range(self, features: Tensor) -> Tensor:
+        """Standardised features (N, features) clipped to the training showers' range of each feature.
+
+        A flow trained on a few thousand showers puts a small share of its samples (about 0.1 % of the feature
+        values on the demo) outside anything the training set holds: a cell far from the core with a large
+        share of its layer. After the per-layer renormalisation one such hot cell moves the layer's centre of
+        energy by a whole cell. Clipping to the training range removes them and leaves the bulk untouched."""
+        if not self.has_training_range:
+            raise ValueError("this preprocessing holds no training range (a model file written before it); "
+                             "retrain, or sample without clamp_to_training_range")
+        low = torch.as_tensor(self.feature_min, dtype=features.dtype, device=features.device)
+        high = torch.as_tensor(self.feature_max, dtype=features.dtype, device=features.device)
+        return torch.maximum(torch.minimum(features, high), low)
         c = torch.stack([torch.log(energy.double()), theta.double()], dim=1)
         self.condition_mean = c.mean(dim=0).tolist()
         spread = c.std(dim=0) if len(c) > 1 else torch.ones(2, dtype=torch.float64)

@@ -37,24 +37,29 @@ def generate_to_file(
 ) -> None:
     """Sample the trained `model` at the chosen conditions; write the showers (GeV) and the throughput.
 
-    settings: the `calo.generate` slice; its `caloinn` sub-slice sets CaloINN's sampling temperature, a number
-    or `auto`, chosen from `temperature_grid` on `validation_h5` (see twins.calo.temperature), and is
-    recorded in the timing file with the scan."""
+    settings: the `calo.generate` slice; its `caloinn` sub-slice sets CaloINN's sampling: whether generated
+    features are clipped to the training range (`clamp_to_training_range`) and the temperature, a number or
+    `auto`, chosen from `temperature_grid` on `validation_h5` (see twins.calo.temperature) and recorded in
+    the timing file with the scan."""
     energy, theta, pdg = generation_conditions(test_h5, settings)
     generate_seed = derive_seed(seed, "calo", "generate", model)
     options: dict[str, Any] = {}
     sampling: dict[str, Any] = {}
     if model == "caloinn":
-        temperature, grid = check_temperature_settings(settings.get("caloinn") or {})
+        caloinn = settings.get("caloinn") or {}
+        temperature, grid = check_temperature_settings(caloinn)
+        clamp = caloinn.get("clamp_to_training_range", True)
         if temperature == "auto":
             if validation_h5 is None:
                 raise ValueError("calo.generate.caloinn.temperature: auto needs the validation split file")
             sampling = choose_temperature(
                 model_path, validation_h5, grid, settings["batch_size"],
                 seed=derive_seed(seed, "calo", "generate", model, "temperature"), device=device,
+                clamp_to_training_range=clamp,
             )
             temperature = sampling["temperature"]
-        options["temperature"] = sampling["temperature"] = float(temperature)
+        options = {"temperature": float(temperature), "clamp_to_training_range": clamp}
+        sampling.update(temperature=float(temperature), clamp_to_training_range=clamp)
     cells, showers_per_second = get_model(model).generate(
         model_path, energy, theta, batch_size=settings["batch_size"], seed=generate_seed, device=device, **options
     )

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 def check_temperature_settings(settings: dict[str, Any]) -> tuple[float | str, list[float]]:
     """(temperature, grid) of the `calo.generate.caloinn` slice; ValueError naming a bad value and the fix."""
+    clamp = settings.get("clamp_to_training_range", True)
+    if not isinstance(clamp, bool):
+        raise ValueError(f"calo.generate.caloinn.clamp_to_training_range must be true or false; got {clamp!r}")
     temperature = settings.get("temperature", 1.0)
     grid = settings.get("temperature_grid", [1.0])
     if not isinstance(grid, (list, tuple)) or not grid or not all(
@@ -58,6 +61,7 @@ def choose_temperature(
     batch_size: int,
     seed: int,
     device: str = "auto",
+    clamp_to_training_range: bool = True,
 ) -> dict[str, Any]:
     """The grid temperature whose showers, at the validation split's conditions, have the smallest FPD to it.
 
@@ -74,7 +78,7 @@ def choose_temperature(
     for temperature in grid:
         generated, _ = generate_caloinn(
             model_path, energy_np, theta_np, batch_size=batch_size, seed=derive_seed(seed, "sample"), device=device,
-            temperature=temperature,
+            temperature=temperature, clamp_to_training_range=clamp_to_training_range,
         )
         sample = ShowerSample(generated, energy_np, theta_np, pdg)
         gen_high, _ = shower_features(sample, geometry, hit_threshold_gev=threshold).high_level_matrix()

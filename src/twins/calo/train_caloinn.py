@@ -150,8 +150,6 @@ def train_caloinn(
     inputs = [Path(train_h5)] + ([Path(validation_h5)] if validation_h5 is not None else [])
     # a one-cycle schedule spans all epochs, so changing `epochs` cannot resume it
     resumable_keys = ("patience", "processes")
-    if not settings["mirror_y"]:  # files written before the option resume as before
-        resumable_keys += ("mirror_y",)
     if settings["lr_schedule"] != "one_cycle":
         resumable_keys += ("epochs",)
     fingerprint = {
@@ -203,9 +201,6 @@ def train_caloinn(
         scheduler = make_scheduler(optimizer, float(settings["learning_rate"]), n_batches)
         optimizers, schedulers = {"flow": optimizer}, {"flow": scheduler}
         generators = {"batches": rng, "noise": noise_gen}
-        if settings["mirror_y"]:
-            mirror_gen = torch.Generator().manual_seed(key("mirror_y"))
-            generators["mirror_y"] = mirror_gen
         mine = context.shard(batch_size)  # this rank's rows of every batch
         model = context.wrap(_LogProb(main_flow))  # DDP hooks forward(): log_prob goes through it
         if two_flows:
@@ -256,13 +251,9 @@ def train_caloinn(
             total = 0.0
             for b in range(n_batches):
                 i = order[b * batch_size : (b + 1) * batch_size]
-                batch_cells = cells[i]
-                if settings["mirror_y"]:
-                    flip = torch.rand(len(i), generator=mirror_gen) < 0.5
-                    batch_cells = torch.where(flip[:, None, None, None], batch_cells.flip(2), batch_cells)
                 # preprocessed in float64: logit(1 - alpha) is 1 in float32 for the small alpha; every rank
                 # draws the noise of the whole batch so the random streams stay those of one process
-                x = preprocessing.forward(batch_cells, energy[i], noise_gen, theta[i])[mine].float().to(torch_device)
+                x = preprocessing.forward(cells[i], energy[i], noise_gen, theta[i])[mine].float().to(torch_device)
                 c = conditions[i][mine].to(torch_device)
                 if two_flows:  # Flow II learns on the true layer variables (teacher forcing)
                     fractions, layers = flow.split(x)
@@ -385,6 +376,7 @@ def generate_caloinn(
     seed: int,
     device: str = "auto",
     temperature: float = 1.0,
+    clamp_to_training_range: bool = False,
 ) -> tuple[np.ndarray, float]:
     """Showers at the given incident energies (GeV, (N,)) and angles (rad, (N,)), as
     twins.calo.generate.generate_showers.
@@ -392,6 +384,9 @@ def generate_caloinn(
     temperature: the scale of the cell fractions' base-space noise (Flow II's; the layer energies' is left
     alone): 1 samples the trained density, below 1 draws fewer showers from its tails (see
     twins.calo.temperature).
+    clamp_to_training_range: clip every generated feature to the range the training showers spanned
+    (`CaloINNPreprocessing.clamp_to_training_range`); model files written before the range was recorded
+    are sampled unclipped, with a warning.
 
     Returns (cells, showers_per_second): cells float32 (N, nx, ny, nz) in GeV through the inverse
     preprocessing (cell threshold reapplied); the throughput counts the flow, the inverse preprocessing and
@@ -409,9 +404,14 @@ def generate_caloinn(
     noise = torch.randn(len(energy), preprocessing.features, generator=torch.Generator().manual_seed(int(seed)))
     noise[:, : preprocessing.features - preprocessing.layers] *= float(temperature)  # the cell fractions' part
     cells = np.empty((len(energy), *preprocessing.grid_shape), dtype=np.float32)
+    if clamp_to_training_range and not preprocessing.has_training_range:
+        log.warning("%s records no training range (written before it was); sampling without the clamp", model_path)
+        clamp_to_training_range = False
 
     def run_batch(sl: slice) -> torch.Tensor:
         x = flow.sample_from_noise(noise[sl].to(torch_device), conditions[sl].to(torch_device))
+        if clamp_to_training_range:
+            x = preprocessing.clamp_to_training_range(x)
         return preprocessing.inverse(x.double(), energy_t[sl].to(torch_device), theta_t[sl]).float().cpu()
 
     rate = timed_batches(cells, batch_size, run_batch, torch_device)
