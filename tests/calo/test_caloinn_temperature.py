@@ -121,6 +121,9 @@ def test_fit_records_the_training_range_and_clamp_clips_to_it():
     cells, energy = torch.from_numpy(sample.cells).double(), torch.from_numpy(sample.energy)
     pre.fit(cells, energy, torch.from_numpy(sample.theta), torch.Generator().manual_seed(0))
     features = pre.forward(cells, energy, torch.Generator().manual_seed(0))  # the draw fit saw
+    # the conditions' standardisation is set alongside
+    assert pre.condition_mean == pytest.approx([np.log(sample.energy).mean(), sample.theta.mean()])
+    assert pre.condition_std == pytest.approx([np.log(sample.energy).std(ddof=1), sample.theta.std(ddof=1)])
     low, high = torch.tensor(pre.feature_min).double(), torch.tensor(pre.feature_max).double()
     torch.testing.assert_close(features.min(dim=0).values, low)
     torch.testing.assert_close(features.max(dim=0).values, high)

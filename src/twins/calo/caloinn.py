@@ -390,6 +390,10 @@ class CaloINNPreprocessing:
         standardised = (y - mean) / std
         self.feature_min = standardised.min(dim=0).values.tolist()
         self.feature_max = standardised.max(dim=0).values.tolist()
+        c = torch.stack([torch.log(energy.double()), theta.double()], dim=1)
+        self.condition_mean = c.mean(dim=0).tolist()
+        spread = c.std(dim=0) if len(c) > 1 else torch.ones(2, dtype=torch.float64)
+        self.condition_std = torch.where(spread > 1e-6, spread, 1.0).tolist()
 
     @property
     def has_training_range(self) -> bool:
@@ -408,10 +412,6 @@ class CaloINNPreprocessing:
         low = torch.as_tensor(self.feature_min, dtype=features.dtype, device=features.device)
         high = torch.as_tensor(self.feature_max, dtype=features.dtype, device=features.device)
         return torch.maximum(torch.minimum(features, high), low)
-        c = torch.stack([torch.log(energy.double()), theta.double()], dim=1)
-        self.condition_mean = c.mean(dim=0).tolist()
-        spread = c.std(dim=0) if len(c) > 1 else torch.ones(2, dtype=torch.float64)
-        self.condition_std = torch.where(spread > 1e-6, spread, 1.0).tolist()
 
 
 class CaloINNFlow(torch.nn.Module):
