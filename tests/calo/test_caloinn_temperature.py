@@ -17,7 +17,7 @@ import twins.calo.train_caloinn as train_caloinn_module
 from twins.calo.caloinn import CaloINNPreprocessing
 from twins.calo.generation_step import generate_to_file
 from twins.calo.geometry import load_geometry
-from twins.calo.temperature import check_temperature_settings, choose_temperature
+from twins.calo.temperature import check_sampling_settings, choose_temperature
 from twins.calo.train_caloinn import generate_caloinn, load_caloinn, train_caloinn
 
 from calo_samples import REPO, toy_showers
@@ -88,11 +88,12 @@ def test_choose_temperature_is_the_validation_fpd_minimum(trained):
 @pytest.mark.parametrize(
     "settings, match",
     [({"temperature": "hot"}, "temperature must be 'auto'"), ({"temperature": 0}, "temperature must be"),
-     ({"temperature_grid": []}, "temperature_grid"), ({"temperature_grid": [1.0, 3.0]}, "temperature_grid")],
+     ({"temperature_grid": []}, "temperature_grid"), ({"temperature_grid": [1.0, 3.0]}, "temperature_grid"),
+     ({"clamp_to_training_range": "yes"}, "clamp_to_training_range")],
 )
-def test_temperature_settings_errors_name_the_key(settings, match):
+def test_sampling_settings_errors_name_the_key(settings, match):
     with pytest.raises(ValueError, match=match):
-        check_temperature_settings(settings)
+        check_sampling_settings(settings)
 
 
 def test_generation_step_records_the_temperature(trained, tmp_path):

@@ -11,7 +11,7 @@ import numpy as np
 from twins.calo.models import get_model
 from twins.calo.hdf5io import read_geometry_attr, read_showers_h5, write_showers_h5
 from twins.calo.showers import ShowerSample
-from twins.calo.temperature import check_temperature_settings, choose_temperature
+from twins.calo.temperature import check_sampling_settings, choose_temperature
 from twins.core.io import write_json
 from twins.core.provenance import make_provenance
 from twins.core.seeding import derive_seed
@@ -46,9 +46,7 @@ def generate_to_file(
     options: dict[str, Any] = {}
     sampling: dict[str, Any] = {}
     if model == "caloinn":
-        caloinn = settings.get("caloinn") or {}
-        temperature, grid = check_temperature_settings(caloinn)
-        clamp = caloinn.get("clamp_to_training_range", True)
+        clamp, temperature, grid = check_sampling_settings(settings.get("caloinn") or {})
         if temperature == "auto":
             if validation_h5 is None:
                 raise ValueError("calo.generate.caloinn.temperature: auto needs the validation split file")
