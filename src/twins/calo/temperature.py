@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 DEFAULT_GRID = (0.85, 0.9, 0.95, 1.0)
 
 
+def _is_temperature(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 2
+
+
 def check_sampling_settings(settings: dict[str, Any]) -> tuple[bool, float | str, list[float]]:
     """(clamp_to_training_range, temperature, temperature grid) of the `calo.generate.caloinn` slice, with the
     schema's defaults; ValueError naming a bad value and the fix."""
@@ -45,15 +49,11 @@ def check_sampling_settings(settings: dict[str, Any]) -> tuple[bool, float | str
         raise ValueError(f"calo.generate.caloinn.clamp_to_training_range must be true or false; got {clamp!r}")
     temperature = settings.get("temperature", 1.0)
     grid = settings.get("temperature_grid", list(DEFAULT_GRID))
-    if not isinstance(grid, (list, tuple)) or not grid or not all(
-        isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t <= 2 for t in grid
-    ):
+    if not isinstance(grid, (list, tuple)) or not grid or not all(_is_temperature(t) for t in grid):
         raise ValueError(
             f"calo.generate.caloinn.temperature_grid must be a non-empty list of numbers in (0, 2]; got {grid!r}"
         )
-    if temperature != "auto" and not (
-        isinstance(temperature, (int, float)) and not isinstance(temperature, bool) and 0 < temperature <= 2
-    ):
+    if temperature != "auto" and not _is_temperature(temperature):
         raise ValueError(
             f"calo.generate.caloinn.temperature must be 'auto' (chosen from temperature_grid on the validation "
             f"split) or a number in (0, 2]; got {temperature!r}"
