@@ -9,7 +9,8 @@ from twins.pulsar.model import FrameClassifier, load_model, predict_probabilitie
 from twins.pulsar.train import positive_weights, train_classifier
 
 torch.set_num_threads(1)
-SETTINGS = {"channels": [4, 8], "first_stride": 4, "learning_rate": 3e-3, "batch_size": 16, "epochs": 3, "patience": 5}
+SETTINGS = {"channels": [4, 8], "first_stride": 4, "learning_rate": 3e-3, "batch_size": 16, "epochs": 3, "patience": 5,
+            "pulse_threshold": {"rule": "false_alarm", "max_false_alarm_rate": 0.002}}
 
 
 def test_outputs_are_independent_logits():
@@ -33,7 +34,7 @@ def _toy(path, n, seed):
     labels[::2, 1] = 1
     frames[::2, :, 10] += 3  # a bright channel: "narrow-band RFI"
     with h5py.File(path, "w") as f:
-        f["frames"], f["labels"] = frames, labels
+        f["frames"], f["labels"], f["snr"] = frames, labels, np.zeros(n, dtype=np.float32)
 
 
 def test_training_learns_resumes_and_is_deterministic(tmp_path):
@@ -55,6 +56,15 @@ def test_training_learns_resumes_and_is_deterministic(tmp_path):
     for pa, pb in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(pa, pb)
     assert record["provenance"]["step"] == "pulsar_train"
+    assert record["threshold_choice"]["rule"] == "false_alarm"
+    # another threshold rule is a new choice on the same weights, not a new training
+    train_classifier(settings={**SETTINGS, "pulse_threshold": {"rule": "accuracy"}}, checkpoint_path=tmp_path / "a.pt",
+                     out_model=tmp_path / "c_model.pt", out_history=tmp_path / "c.csv", **args)
+    c, record = load_model(tmp_path / "c_model.pt")
+    for pa, pc in zip(a.parameters(), c.parameters()):
+        assert torch.equal(pa, pc)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "c.csv"), history)  # epoch times too: restored, not rerun
+    assert record["threshold_choice"] == {"rule": "accuracy"}
 
 
 def test_dedispersion_branch_puts_a_dispersed_track_at_its_sweep():
@@ -102,3 +112,49 @@ def test_thresholds_are_chosen_on_validation_frames():
     p[50:, 1] = 0.9
     t = choose_thresholds(p, labels)
     assert 0.05 <= t[0] <= 0.3 and 0.05 < t[1] <= 0.9 and t[2] == 0.5
+
+
+def test_false_alarm_threshold_is_the_lowest_within_the_budget():
+    from twins.pulsar.train import false_alarm_threshold
+
+    noise_p = (np.arange(1000) + 0.5) / 1000  # frames without pulse signal: a share 1 - t lies at or above t
+    p = np.concatenate([noise_p, np.full(50, 0.99), np.full(50, 0.97)])
+    snr = np.concatenate([np.zeros(1000), np.full(50, 12.0), np.full(50, 3.0)])  # pulses, sub-threshold pulses
+    found = false_alarm_threshold(p, snr, 0.1)
+    assert found == {"threshold": 0.9, "validation_false_alarm_rate": pytest.approx(0.1), "validation_frames_no_signal": 1000}
+    assert false_alarm_threshold(p, snr, 0.25)["threshold"] == 0.75
+
+
+def test_false_alarm_rule_does_not_depend_on_the_share_of_pulse_frames():
+    from twins.pulsar.train import decide_thresholds
+
+    rng = np.random.default_rng(0)
+    noise = rng.uniform(0.0, 0.5, 500)
+    rule = {"rule": "false_alarm", "max_false_alarm_rate": 0.01}
+    chosen = {}
+    for n_pulse in (200, 2000):  # the simulation's mix of pulse frames changes, the noise does not
+        pulse = rng.uniform(0.2, 1.0, n_pulse)
+        labels = np.zeros((500 + n_pulse, 3), dtype=np.uint8)
+        labels[500:, 0] = 1
+        p = np.zeros((len(labels), 3))
+        p[:, 0] = np.concatenate([noise, pulse])
+        snr = np.concatenate([np.zeros(500), np.full(n_pulse, 10.0)])
+        chosen[n_pulse] = (decide_thresholds(p, labels, snr, rule)[0][0],
+                           decide_thresholds(p, labels, snr, {"rule": "accuracy"})[0][0])
+    assert chosen[200][0] == chosen[2000][0] == 0.5  # noise reaches 0.495: the lowest grid step above it
+    # maximum accuracy moves with the mix: pulses rarer than noise in the overlap 0.2-0.5, then more common
+    assert chosen[200][1] == 0.5 and chosen[2000][1] == 0.2
+
+
+def test_threshold_rule_errors_name_the_setting(caplog):
+    from twins.pulsar.train import decide_thresholds, false_alarm_threshold
+
+    labels = np.array([[1, 0, 0]] * 10)
+    with pytest.raises(ValueError, match="pulse_threshold.*no frame without pulse signal"):
+        decide_thresholds(np.full((10, 3), 0.5), labels, np.full(10, 9.0), {"rule": "false_alarm", "max_false_alarm_rate": 0.01})
+    with pytest.raises(ValueError, match="pulse_threshold.rule"):
+        decide_thresholds(np.full((10, 3), 0.5), labels, np.zeros(10), {"rule": "recall"})
+    # a budget no threshold meets: the highest one, with a warning
+    found = false_alarm_threshold(np.ones(10), np.zeros(10), 0.01)
+    assert found["threshold"] == 0.95 and found["validation_false_alarm_rate"] == 1.0
+    assert "no pulse threshold" in caplog.text

@@ -31,6 +31,7 @@ def test_normalisation_removes_bandpass_but_keeps_a_bright_channel():
     x = normalise_frames(frames)
     assert abs(np.median(x[:, :, 5:15])) < 0.1 and np.std(x[:, :, 30:60]) == pytest.approx(1, abs=0.1)
     assert x[:, :, 20].mean() > 3
+    assert np.array_equal(normalise_frames(frames, threads=2), x)  # blocks in threads: the same frames
 
 
 def test_channel_flagging_matches_the_real_parkes_mask(parkes):

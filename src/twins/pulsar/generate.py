@@ -60,7 +60,7 @@ def classify_observation(
     started = time.perf_counter()
     raw = cut_frames(fb.data, geometry)
     cut_s = time.perf_counter() - started
-    normalised = normalise_frames(raw, preprocess["smooth_channels"], preprocess["clip_sigma"])
+    normalised = normalise_frames(raw, preprocess["smooth_channels"], preprocess["clip_sigma"], threads=threads)
     masked = bool(settings["mask_flagged_channels"])
     if masked:
         mask_channels(normalised, flags, geometry)

@@ -254,12 +254,14 @@ def build_model(settings: dict, size: int = 128) -> FrameClassifier:
 
 
 def save_model(path: str | Path, model: FrameClassifier, settings: dict, frames: dict, provenance: dict,
-               thresholds: list[float] | None = None) -> None:
-    """`thresholds`: per-class probability thresholds chosen on the validation split (pulse_train)."""
+               thresholds: list[float] | None = None, threshold_choice: dict | None = None) -> None:
+    """`thresholds`: per-class probability thresholds chosen on the validation split (pulsar_train);
+    `threshold_choice`: how the pulse threshold was chosen (rule, validation false-alarm rate)."""
     with atomic_path(path) as tmp:
         torch.save({"state_dict": model.state_dict(), "settings": settings, "frames": frames,
                     "classes": list(CLASSES), "provenance": provenance,
-                    "thresholds": thresholds if thresholds is not None else [0.5] * len(CLASSES)}, tmp)
+                    "thresholds": thresholds if thresholds is not None else [0.5] * len(CLASSES),
+                    "threshold_choice": threshold_choice or {}}, tmp)
 
 
 def decision_thresholds(record: dict, threshold: float | str) -> np.ndarray:

@@ -20,6 +20,7 @@ def metrics_rows(metrics_paths: dict[str, str]) -> pd.DataFrame:
         m = read_json(path)
         for dataset, d in m["datasets"].items():
             rows.append({"model": model, "trained_on": m["trained_on"], "tested_on": dataset,
+                         "pulse threshold": m["thresholds"][0], "chosen by": m.get("threshold_choice", {}).get("rule"),
                          "pulse accuracy (S/N>=7)": d["pulse_accuracy_snr_ge_7"],
                          "95% interval": _interval(d.get("pulse_accuracy_snr_ge_7_ci95")),
                          "frames S/N>=7": d["frames_snr_ge_7"],

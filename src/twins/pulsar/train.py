@@ -27,20 +27,58 @@ def positive_weights(labels: np.ndarray, cap: float = 20.0) -> torch.Tensor:
     return torch.as_tensor(np.clip(neg / np.maximum(pos, 1.0), 1.0 / cap, cap), dtype=torch.float32)
 
 
-def choose_thresholds(probabilities: np.ndarray, labels: np.ndarray, grid=np.arange(0.05, 0.951, 0.05)) -> list[float]:
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 4)
+
+
+def choose_thresholds(probabilities: np.ndarray, labels: np.ndarray, grid=THRESHOLD_GRID) -> list[float]:
     """Per class, the probability threshold with the highest accuracy on validation frames (ties: the
     one closest to 0.5). Chosen on the validation split, never on the test split that reports accuracy."""
     out = []
     for c in range(labels.shape[1]):
         accuracy = np.array([((probabilities[:, c] >= t) == labels[:, c]).mean() for t in grid])
         best = np.flatnonzero(accuracy >= accuracy.max() - 1e-12)
-        out.append(float(np.round(grid[best[np.argmin(np.abs(grid[best] - 0.5))]], 4)))
+        out.append(float(grid[best[np.argmin(np.abs(grid[best] - 0.5))]]))
     return out
+
+
+def false_alarm_threshold(p_pulse: np.ndarray, snr: np.ndarray, max_rate: float, grid=THRESHOLD_GRID) -> dict:
+    """The lowest pulse threshold whose false-alarm rate on validation frames with no pulse signal (S/N 0:
+    noise and RFI only) stays within `max_rate`, as a search sets its S/N threshold by the false alarms it can
+    afford. Unlike maximum accuracy this does not depend on the simulation's share of pulse frames (a third
+    here, far more than in a real stream) nor on the frames near the labelling S/N, which are coin flips."""
+    noise = np.asarray(snr) <= 0
+    if not noise.any():
+        raise ValueError("pulsar.train.pulse_threshold: the validation split has no frame without pulse signal to "
+                         "measure false alarms on; use rule 'accuracy' or a dataset with noise/RFI-only frames")
+    rates = np.array([(p_pulse[noise] >= t).mean() for t in grid])
+    within = np.flatnonzero(rates <= max_rate)
+    if not within.size:
+        log.warning("no pulse threshold up to %.2f keeps false alarms within %.3g (%.3g at best); using %.2f",
+                    grid[-1], max_rate, rates[-1], grid[-1])
+    index = int(within[0]) if within.size else len(grid) - 1
+    return {"threshold": float(grid[index]), "validation_false_alarm_rate": float(rates[index]),
+            "validation_frames_no_signal": int(noise.sum())}
+
+
+def decide_thresholds(probabilities: np.ndarray, labels: np.ndarray, snr: np.ndarray, rule: dict) -> tuple[list[float], dict]:
+    """Per-class thresholds on validation frames: maximum accuracy for the RFI classes; for the pulse class
+    `rule['rule']` 'false_alarm' (false_alarm_threshold at `max_false_alarm_rate`) or 'accuracy'.
+    Returns (thresholds, a record of the choice)."""
+    thresholds = choose_thresholds(probabilities, labels)
+    choice = {"rule": rule["rule"]}
+    if rule["rule"] == "false_alarm":
+        found = false_alarm_threshold(probabilities[:, 0], snr, rule["max_false_alarm_rate"])
+        thresholds[0] = found.pop("threshold")
+        choice.update(max_false_alarm_rate=rule["max_false_alarm_rate"], **found)
+    elif rule["rule"] != "accuracy":
+        raise ValueError(f"pulsar.train.pulse_threshold.rule must be 'false_alarm' or 'accuracy', not {rule['rule']!r}")
+    return thresholds, choice
 
 
 def _load(path):
     d = read_datasets(path, ("frames", "labels"))
     return torch.as_tensor(d["frames"].astype(np.float32)), torch.as_tensor(d["labels"].astype(np.float32))
+
 
 
 def train_classifier(
@@ -84,7 +122,10 @@ def train_classifier(
                       * len(x_val[s : s + 512]) for s in range(0, len(x_val), 512)) / max(len(x_val), 1)
         return {"loss": total / len(order), "val_loss": val}
 
-    fingerprint = {"settings": {k: v for k, v in settings.items() if k != "epochs"}, "frames": frames, "seed": seed,
+    # neither the epoch budget nor the threshold rule changes what was trained: a rerun after changing them
+    # resumes from the finished checkpoint instead of training again
+    fingerprint = {"settings": {k: v for k, v in settings.items() if k not in ("epochs", "pulse_threshold")},
+                   "frames": frames, "seed": seed,
                    "inputs": [sha256_file(train_h5), sha256_file(validation_h5)]}
     trainer = CheckpointedTraining(
         checkpoint_path, out_history, modules={"model": model}, optimizers={"adamw": optimiser},
@@ -93,10 +134,12 @@ def train_classifier(
     )
     history = trainer.run(settings["epochs"], epoch)
     model = model.cpu().eval()
-    thresholds = choose_thresholds(predict_probabilities(model, x_val), y_val.numpy())
-    log.info("%s: thresholds chosen on validation %s", name, dict(zip(CLASSES, thresholds)))
+    thresholds, choice = decide_thresholds(predict_probabilities(model, x_val), y_val.numpy(),
+                                           read_datasets(validation_h5, ("snr",))["snr"], settings["pulse_threshold"])
+    log.info("%s: thresholds chosen on validation %s (pulse: %s)", name, dict(zip(CLASSES, thresholds)), choice)
     save_model(out_model, model, settings, frames,
-               make_provenance("pulsar_train", settings, seed, inputs=[train_h5, validation_h5], model=name), thresholds)
+               make_provenance("pulsar_train", settings, seed, inputs=[train_h5, validation_h5], model=name), thresholds,
+               choice)
     if out_losses_png is not None:
         fig = new_figure((5, 3.5))
         ax = fig.add_subplot()
@@ -105,4 +148,5 @@ def train_classifier(
         ax.set(xlabel="epoch", ylabel="BCE loss (class-weighted)", yscale="log", title=f"classifier {name}")
         ax.legend()
         save_figure(fig, out_losses_png)
-    return {"epochs": int(len(history)), "final_val_loss": float(history["val_loss"].iloc[-1]), "thresholds": thresholds}
+    return {"epochs": int(len(history)), "final_val_loss": float(history["val_loss"].iloc[-1]), "thresholds": thresholds,
+            "threshold_choice": choice}

@@ -100,9 +100,9 @@ def throughput(model: FrameClassifier, size: int, n_frames: int, batch_size: int
     torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
     raw = rng.normal(96, 14, (n_frames, size, size)).astype(np.float32)
-    predict_probabilities(model, normalise_frames(raw[:batch_size]), batch_size)  # warm-up
+    predict_probabilities(model, normalise_frames(raw[:batch_size], threads=threads), batch_size)  # warm-up
     started = time.perf_counter()
-    normalised = normalise_frames(raw)
+    normalised = normalise_frames(raw, threads=threads)
     t_norm = time.perf_counter() - started
     predict_probabilities(model, normalised, batch_size)
     total = time.perf_counter() - started
@@ -162,6 +162,7 @@ def validate_model(
                  real_time_factor=speed["frames_per_s"] / frames_per_stream_second,
                  classify_only_real_time_factor=speed["classify_only_frames_per_s"] / frames_per_stream_second)
     metrics = {"model": model_name, "trained_on": trained_on, "geometry": geometry, "thresholds": thresholds.tolist(),
+               "threshold_choice": record.get("threshold_choice", {}) if threshold == "validation" else {"rule": "fixed"},
                "datasets": per_dataset,
                "observations": flagging, "throughput": speed}
     if confusion is not None:
