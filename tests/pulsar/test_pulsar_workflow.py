@@ -44,6 +44,7 @@ def test_chain_outputs_and_provenance(workdir):
     metrics = json.loads((workdir / "results/pulsar/validate/dt/metrics.json").read_text())
     assert set(metrics["datasets"]) == {"dt", "rfigen", "obs"} and metrics["datasets"]["rfigen"]["in_domain"] is False
     assert metrics["throughput"]["frames_per_s"] > 0 and metrics["throughput"]["real_time_factor"] > 0
+    assert metrics["threshold_choice"]["rule"] == "false_alarm" and metrics["threshold_choice"]["validation_frames_no_signal"] > 0
     parkes = metrics["observations"]["parkes"]
     assert parkes["frames"] == 4096 // 64 * (832 // 64)  # the real file keeps its own resolution
     assert parkes["flagging_vs_mask"]["f1"] >= 0.9
@@ -73,3 +74,18 @@ def test_changing_one_dataset_reruns_only_its_branch(workdir):
     # only the model trained on rfigen retrains (config/config.yaml's models merge in); the dt model stays
     assert jobs["pulsar_simulate"] == 1 and jobs["pulsar_train"] == 1
     assert {"pulsar_convert", "pulsar_preprocess", "pulsar_validate", "pulsar_report"} <= set(jobs)
+
+
+def test_a_new_threshold_rule_is_chosen_without_training_again(workdir):
+    """Last in this module: it reruns jobs in the shared working directory."""
+    models = ("dt", "rfigen")  # config/config.yaml's models merge in
+    histories = {m: (workdir / f"results/pulsar/models/{m}/history.csv").read_text() for m in models}
+    jobs = planned_jobs_with(workdir, TINY, ("pulsar", "train", "pulse_threshold"), {"rule": "accuracy"}, "rule.yaml")
+    assert jobs["pulsar_train"] == len(models) and "pulsar_simulate" not in jobs
+    snakemake(workdir, "--cores", "2", "--configfile", "rule.yaml")
+    for m in models:
+        assert "nothing to train" in (workdir / f"logs/pulsar/train_{m}.log").read_text()
+        # the finished run's epochs, restored from the checkpoint (epoch times included)
+        assert (workdir / f"results/pulsar/models/{m}/history.csv").read_text() == histories[m]
+    metrics = json.loads((workdir / "results/pulsar/validate/dt/metrics.json").read_text())
+    assert metrics["threshold_choice"] == {"rule": "accuracy"}
