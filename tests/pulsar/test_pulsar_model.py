@@ -158,3 +158,38 @@ def test_threshold_rule_errors_name_the_setting(caplog):
     found = false_alarm_threshold(np.ones(10), np.zeros(10), 0.01)
     assert found["threshold"] == 0.95 and found["validation_false_alarm_rate"] == 1.0
     assert "no pulse threshold" in caplog.text
+
+
+def _default_config():
+    import yaml
+
+    from pulsar_common import REPO
+    from twins.core.config import validate_config
+
+    return validate_config(yaml.safe_load((REPO / "config/config.yaml").read_text()), REPO / "workflow/schemas/config.schema.yaml")
+
+
+def test_train_by_model_overrides_one_model_key_by_key():
+    from twins.pulsar.workflow import model_train_settings
+
+    config = _default_config()
+    config["pulsar"]["train_by_model"] = {"rfigen": {"dedispersion": {"partial_tracks": False}, "epochs": 3}}
+    shared, rfigen = model_train_settings(config, "dt"), model_train_settings(config, "rfigen")
+    assert shared == config["pulsar"]["train"] and shared["dedispersion"]["partial_tracks"] is True
+    assert rfigen["dedispersion"] == {**shared["dedispersion"], "partial_tracks": False} and rfigen["epochs"] == 3
+    assert {k: v for k, v in rfigen.items() if k not in ("dedispersion", "epochs")} == \
+        {k: v for k, v in shared.items() if k not in ("dedispersion", "epochs")}
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"nomodel": {"epochs": 3}}, r"train_by_model names \['nomodel'\], not in pulsar.models"),
+    ({"rfigen": {"dedispersion": {"min_coverage": 0}}}, r"train_by_model.rfigen: dedispersion.min_coverage"),
+    ({"rfigen": {"epoch": 3}}, r"train_by_model.rfigen: train: .*'epoch'"),
+])
+def test_train_by_model_errors_name_the_key(override, message):
+    from twins.pulsar.workflow import model_train_settings
+
+    config = _default_config()
+    config["pulsar"]["train_by_model"] = override
+    with pytest.raises(ValueError, match=message):
+        model_train_settings(config, "rfigen")

@@ -76,6 +76,12 @@ def test_changing_one_dataset_reruns_only_its_branch(workdir):
     assert {"pulsar_convert", "pulsar_preprocess", "pulsar_validate", "pulsar_report"} <= set(jobs)
 
 
+def test_a_model_override_retrains_that_model_only(workdir):
+    override = {"rfigen": {"dedispersion": {"partial_tracks": True}}}  # config/config.yaml turns it off for rfigen
+    jobs = planned_jobs_with(workdir, TINY, ("pulsar", "train_by_model"), override, "override.yaml")
+    assert jobs["pulsar_train"] == 1 and jobs["pulsar_validate"] == 1 and "pulsar_preprocess" not in jobs
+
+
 def test_a_new_threshold_rule_is_chosen_without_training_again(workdir):
     """Last in this module: it reruns jobs in the shared working directory."""
     models = ("dt", "rfigen")  # config/config.yaml's models merge in

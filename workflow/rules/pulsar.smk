@@ -1,5 +1,6 @@
 # Pulsar twin (ML-PPA): simulate -> convert -> preprocess -> train -> generate -> validate -> report.
 from twins.pulsar.workflow import (
+    model_train_settings,
     observation_downsample,
     observation_file,
     observation_masks,
@@ -11,6 +12,7 @@ PULSAR = config["pulsar"]
 PULSAR_DATASET = "|".join(PULSAR["datasets"])
 PULSAR_MODEL = "|".join(PULSAR["models"])
 PULSAR_OBSERVATION = "|".join(observations(config))
+PULSAR_TRAIN = {model: model_train_settings(config, model) for model in PULSAR["models"]}  # checked up front
 TWIN_TARGETS["pulsar"] = ["results/pulsar/report/metrics.html"]
 
 
@@ -120,7 +122,7 @@ rule pulsar_train:
         runtime=120,
         mem_mb=8000,
     params:
-        train=PULSAR["train"],
+        train=lambda wc: PULSAR_TRAIN[wc.model],
         frames=PULSAR["frames"],
         seed=config["seed"],
         device=config["device"],

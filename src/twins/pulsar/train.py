@@ -50,6 +50,9 @@ def false_alarm_threshold(p_pulse: np.ndarray, snr: np.ndarray, max_rate: float,
     if not noise.any():
         raise ValueError("pulsar.train.pulse_threshold: the validation split has no frame without pulse signal to "
                          "measure false alarms on; use rule 'accuracy' or a dataset with noise/RFI-only frames")
+    if noise.sum() * max_rate < 1:
+        log.warning("only %d validation frames without pulse signal: a false-alarm rate of %.3g is below one frame, so "
+                    "the pulse threshold is the lowest that keeps none of them", noise.sum(), max_rate)
     rates = np.array([(p_pulse[noise] >= t).mean() for t in grid])
     within = np.flatnonzero(rates <= max_rate)
     if not within.size:

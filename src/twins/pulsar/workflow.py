@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import sys
 from pathlib import Path
+
+import jsonschema
+import yaml
+
+SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "pulsar.schema.yaml"
 
 
 def available_real_files(config: dict) -> dict[str, dict]:
@@ -59,3 +65,29 @@ def training_dataset(config: dict, model: str) -> str:
         raise ValueError(f"pulsar.models.{model} trains on '{dataset}', not in pulsar.datasets")
     return dataset
 
+
+
+def _merged(base: dict, override: dict) -> dict:
+    """`base` with `override`'s keys replaced, nested mappings key by key."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def model_train_settings(config: dict, model: str) -> dict:
+    """`pulsar.train` with the model's `pulsar.train_by_model` entry merged in, checked against the train schema.
+
+    One model's override is its own rule parameter: changing it retrains that model only."""
+    p = config["pulsar"]
+    unknown = sorted(set(p["train_by_model"]) - set(p["models"]))
+    if unknown:
+        raise ValueError(f"pulsar.train_by_model names {unknown}, not in pulsar.models {sorted(p['models'])}")
+    settings = _merged(p["train"], p["train_by_model"].get(model, {}))
+    schema = yaml.safe_load(SCHEMA.read_text())["properties"]["train"]
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(settings))
+    if error is not None:
+        key = ".".join(str(k) for k in error.absolute_path)
+        raise ValueError(f"pulsar.train_by_model.{model}: {key or 'train'}: {error.message}; "
+                         f"allowed keys are those of pulsar.train")
+    return settings
