@@ -83,7 +83,6 @@ def _load(path):
     return torch.as_tensor(d["frames"].astype(np.float32)), torch.as_tensor(d["labels"].astype(np.float32))
 
 
-
 def train_classifier(
     train_h5: str | Path, validation_h5: str | Path, settings: dict, frames: dict, seed: int, device: str,
     checkpoint_path: str | Path, out_model: str | Path, out_history: str | Path, out_losses_png: str | Path | None = None,

@@ -66,7 +66,6 @@ def training_dataset(config: dict, model: str) -> str:
     return dataset
 
 
-
 def _merged(base: dict, override: dict) -> dict:
     """`base` with `override`'s keys replaced, nested mappings key by key."""
     out = copy.deepcopy(base)
