@@ -12,7 +12,10 @@ PULSAR = config["pulsar"]
 PULSAR_DATASET = "|".join(PULSAR["datasets"])
 PULSAR_MODEL = "|".join(PULSAR["models"])
 PULSAR_OBSERVATION = "|".join(observations(config))
-PULSAR_TRAIN = {model: model_train_settings(config, model) for model in PULSAR["models"]}  # checked up front
+# each model's train settings, checked up front (a bad train_by_model entry fails the dry-run)
+PULSAR_TRAIN = {
+    model: model_train_settings(config, model) for model in PULSAR["models"]
+}
 TWIN_TARGETS["pulsar"] = ["results/pulsar/report/metrics.html"]
 
 
