@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
+from pulsar_common import REPO
 from twins.pulsar.model import FrameClassifier, load_model, predict_probabilities
 from twins.pulsar.train import positive_weights, train_classifier
 
@@ -160,10 +161,12 @@ def test_threshold_rule_errors_name_the_setting(caplog):
     assert "no pulse threshold" in caplog.text
 
 
+SCHEMA = REPO / "workflow/schemas/pulsar.schema.yaml"
+
+
 def _default_config():
     import yaml
 
-    from pulsar_common import REPO
     from twins.core.config import validate_config
 
     return validate_config(yaml.safe_load((REPO / "config/config.yaml").read_text()), REPO / "workflow/schemas/config.schema.yaml")
@@ -174,7 +177,7 @@ def test_train_by_model_overrides_one_model_key_by_key():
 
     config = _default_config()
     config["pulsar"]["train_by_model"] = {"rfigen": {"dedispersion": {"partial_tracks": False}, "epochs": 3}}
-    shared, rfigen = model_train_settings(config, "dt"), model_train_settings(config, "rfigen")
+    shared, rfigen = (model_train_settings(config, model, SCHEMA) for model in ("dt", "rfigen"))
     assert shared == config["pulsar"]["train"] and shared["dedispersion"]["partial_tracks"] is True
     assert rfigen["dedispersion"] == {**shared["dedispersion"], "partial_tracks": False} and rfigen["epochs"] == 3
     assert {k: v for k, v in rfigen.items() if k not in ("dedispersion", "epochs")} == \
@@ -192,4 +195,4 @@ def test_train_by_model_errors_name_the_key(override, message):
     config = _default_config()
     config["pulsar"]["train_by_model"] = override
     with pytest.raises(ValueError, match=message):
-        model_train_settings(config, "rfigen")
+        model_train_settings(config, "rfigen", SCHEMA)

@@ -14,7 +14,10 @@ PULSAR_MODEL = "|".join(PULSAR["models"])
 PULSAR_OBSERVATION = "|".join(observations(config))
 # each model's train settings, checked up front (a bad train_by_model entry fails the dry-run)
 PULSAR_TRAIN = {
-    model: model_train_settings(config, model) for model in PULSAR["models"]
+    model: model_train_settings(
+        config, model, Path(workflow.basedir) / "schemas" / "pulsar.schema.yaml"
+    )
+    for model in PULSAR["models"]
 }
 TWIN_TARGETS["pulsar"] = ["results/pulsar/report/metrics.html"]
 

@@ -9,8 +9,6 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "pulsar.schema.yaml"
-
 
 def available_real_files(config: dict) -> dict[str, dict]:
     """The configured real filterbank files that exist here. The real data (../shared/data/) are not on
@@ -74,8 +72,9 @@ def _merged(base: dict, override: dict) -> dict:
     return out
 
 
-def model_train_settings(config: dict, model: str) -> dict:
-    """`pulsar.train` with the model's `pulsar.train_by_model` entry merged in, checked against the train schema.
+def model_train_settings(config: dict, model: str, schema_path: str | Path) -> dict:
+    """`pulsar.train` with the model's `pulsar.train_by_model` entry merged in, checked against the train schema
+    of `schema_path` (the twin's schema file).
 
     One model's override is its own rule parameter: changing it retrains that model only."""
     p = config["pulsar"]
@@ -83,7 +82,7 @@ def model_train_settings(config: dict, model: str) -> dict:
     if unknown:
         raise ValueError(f"pulsar.train_by_model names {unknown}, not in pulsar.models {sorted(p['models'])}")
     settings = _merged(p["train"], p["train_by_model"].get(model, {}))
-    schema = yaml.safe_load(SCHEMA.read_text())["properties"]["train"]
+    schema = yaml.safe_load(Path(schema_path).read_text())["properties"]["train"]
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(settings))
     if error is not None:
         key = ".".join(str(k) for k in error.absolute_path)
