@@ -74,12 +74,16 @@ def test_shape_gev_and_throughput(model_path):
 
 
 def test_same_seed_same_showers(model_path):
+    """Same seed and batch size: bit-equal. Another batch size draws the same noise, so the showers agree to
+    float32 rounding only: CPU convolution kernels block a batch differently by its size (seen: 1.8e-7)."""
     energy, theta = np.full(6, 50.0), np.full(6, 0.2)
     a, _ = generate_showers(model_path, energy, theta, batch_size=6, seed=11, device="cpu")
-    b, _ = generate_showers(model_path, energy, theta, batch_size=4, seed=11, device="cpu")
-    c, _ = generate_showers(model_path, energy, theta, batch_size=6, seed=12, device="cpu")
-    np.testing.assert_array_equal(a, b)  # independent of the batching
-    assert not np.array_equal(a, c)
+    again, _ = generate_showers(model_path, energy, theta, batch_size=6, seed=11, device="cpu")
+    rebatched, _ = generate_showers(model_path, energy, theta, batch_size=4, seed=11, device="cpu")
+    other, _ = generate_showers(model_path, energy, theta, batch_size=6, seed=12, device="cpu")
+    np.testing.assert_array_equal(a, again)
+    np.testing.assert_allclose(rebatched, a, rtol=1e-5, atol=1e-6)  # the noise does not depend on the batching
+    assert not np.allclose(a, other, rtol=1e-3, atol=1e-4)
 
 
 def test_missing_or_corrupt_model_is_named(tmp_path, model_path):
