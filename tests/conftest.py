@@ -1,13 +1,11 @@
-"""Shared test setup: the repository path and the workflow test helpers on sys.path."""
+"""Shared test setup. tests/ is a package (each twin's folder too), so every twin can name its modules
+test_steps.py, test_models.py, test_workflow.py; shared helpers are imported as tests.helpers."""
 
-import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-# every twin's workflow tests share tests/workflow/helpers.py
-sys.path.insert(0, str(REPO / "tests" / "workflow"))
 
 
 @pytest.fixture

@@ -65,8 +65,9 @@ def generator_speeds(config: dict, sample, workdir: Path) -> dict[str, tuple[flo
             from twins.calo.train import save_untrained_generator
 
             model = workdir / "untrained.pt"
-            save_untrained_generator(model, config["calo"]["train"]["gan3d"], sample.cells.shape[1:],
-                                     config["calo"]["preprocess"], seed=1)
+            save_untrained_generator(
+                model, config["calo"]["train"]["gan3d"], sample.cells.shape[1:], config["calo"]["preprocess"], seed=1
+            )
             source = "untrained generator at the demo architecture"
         _, speed = get_model(name).generate(model, sample.energy, sample.theta, batch_size=256, seed=1, device="cpu")
         speeds[name] = (speed, source)
@@ -78,9 +79,17 @@ def convert_peak_memory_mb(geometry, n: int, workdir: Path) -> float:
 
     rng = np.random.default_rng(2)
     files = []
-    base = simulate_showers(geometry, {"backend": "gflash", "particle": "e-",
-                                       "energy_gev": {"spectrum": "uniform", "min": 10, "max": 100},
-                                       "incidence_angle_deg": {"min": 0, "max": 20}}, 250, rng)
+    base = simulate_showers(
+        geometry,
+        {
+            "backend": "gflash",
+            "particle": "e-",
+            "energy_gev": {"spectrum": "uniform", "min": 10, "max": 100},
+            "incidence_angle_deg": {"min": 0, "max": 20},
+        },
+        250,
+        rng,
+    )
     for k in range(max(1, n // 250)):
         path = workdir / f"mem_{n}_{k}.root"
         write_showers_root(path, base, geometry.to_dict(), {"step": "benchmark"})
@@ -92,8 +101,12 @@ def convert_peak_memory_mb(geometry, n: int, workdir: Path) -> float:
 
 def dry_run_seconds() -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "snakemake", "-n", "--forceall", "-q", "rules"], cwd=REPO,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--forceall", "-q", "rules"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - started
 
 
@@ -128,8 +141,10 @@ def main() -> None:
         *(
             row
             for name, (speed, source) in speeds.items()
-            for row in ((f"{name} ({source})", f"{speed:.1f} showers/s"),
-                        (f"speed ratio {name} / simulator", f"{speed / sim_speed:.2f}"))
+            for row in (
+                (f"{name} ({source})", f"{speed:.1f} showers/s"),
+                (f"speed ratio {name} / simulator", f"{speed / sim_speed:.2f}"),
+            )
         ),
         (f"convert peak RSS, {small} showers", f"{mem_small:.0f} MB"),
         (f"convert peak RSS, {large} showers", f"{mem_large:.0f} MB"),

@@ -48,17 +48,37 @@ def main() -> None:
         write_split(tmp / "validation.h5", *toy(args.showers // 4, np.random.default_rng(1)))
         for processes in (1, 2):
             out = tmp / f"p{processes}"
-            train_model("caloinn", tmp / "train.h5", tmp / "validation.h5", {**settings, "processes": processes},
-                        seed=1, device="cpu", checkpoint_path=out / "ckpt.pt", out_model=out / "model.pt",
-                        out_history=out / "history.csv", out_losses_png=out / "losses.png", threads=2)
+            train_model(
+                "caloinn",
+                tmp / "train.h5",
+                tmp / "validation.h5",
+                {**settings, "processes": processes},
+                seed=1,
+                device="cpu",
+                checkpoint_path=out / "ckpt.pt",
+                out_model=out / "model.pt",
+                out_history=out / "history.csv",
+                out_losses_png=out / "losses.png",
+                threads=2,
+            )
             history = pd.read_csv(out / "history.csv")
             states[processes] = torch.load(out / "model.pt", weights_only=False)["flow_state"]
-            rows.append({"processes": processes, "seconds_per_epoch": float(history["seconds"].median()),
-                         "final_loss": float(history["loss"].iloc[-1])})
+            rows.append(
+                {
+                    "processes": processes,
+                    "seconds_per_epoch": float(history["seconds"].median()),
+                    "final_loss": float(history["loss"].iloc[-1]),
+                }
+            )
     diff = max(float((states[1][k].double() - states[2][k].double()).abs().max()) for k in states[1])
-    result = {"showers": args.showers, "epochs": args.epochs, "settings": settings, "runs": rows,
-              "speedup_2_vs_1": rows[0]["seconds_per_epoch"] / rows[1]["seconds_per_epoch"],
-              "max_weight_difference": diff}
+    result = {
+        "showers": args.showers,
+        "epochs": args.epochs,
+        "settings": settings,
+        "runs": rows,
+        "speedup_2_vs_1": rows[0]["seconds_per_epoch"] / rows[1]["seconds_per_epoch"],
+        "max_weight_difference": diff,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(f"{'processes':>9} {'s/epoch':>9} {'final loss':>11}")

@@ -73,14 +73,18 @@ def main() -> None:
         "  its 95% Wilson interval (test-set size)": home.get("pulse_accuracy_snr_ge_7_ci95"),
         "pulse false-positive rate (frames without a pulse label)": home.get("pulse_false_positive_rate"),
         "  of it on frames with no pulse signal": home.get("pulse_false_positive_rate_no_signal"),
-        "  of it on frames with a pulse below the labelling S/N": home.get("pulse_false_positive_rate_sub_threshold_pulse"),
-        "pulse accuracy, S/N >= 7, by frame type (rfi_free, nb_rfi, bb_rfi)":
-            home.get("pulse_accuracy_snr_ge_7_by_frame_type"),
+        "  of it on frames with a pulse below the labelling S/N": home.get(
+            "pulse_false_positive_rate_sub_threshold_pulse"
+        ),
+        "pulse accuracy, S/N >= 7, by frame type (rfi_free, nb_rfi, bb_rfi)": home.get(
+            "pulse_accuracy_snr_ge_7_by_frame_type"
+        ),
         "decision thresholds (pulse, nb_rfi, bb_rfi), chosen on validation": metrics.get("thresholds"),
         "other pulse thresholds: accuracy S/N >= 7 / false positives with no pulse signal": {
             p["threshold"]: f"{p['pulse_accuracy_snr_ge_7']:.4f} / {p['pulse_false_positive_rate_no_signal']:.4f}"
-            for p in home.get("operating_points", []) if p["pulse_accuracy_snr_ge_7"] is not None
-            and p["pulse_false_positive_rate_no_signal"] is not None},
+            for p in home.get("operating_points", [])
+            if p["pulse_accuracy_snr_ge_7"] is not None and p["pulse_false_positive_rate_no_signal"] is not None
+        },
         "S/N from which pulse recall stays >= 90%": home["snr_recall_drops_below_90"],
         "frames/s, normalise + classify, 2 threads": speed["frames_per_s"],
         "real-time factor, 256 ch x 64 us (target >= 100)": speed["frames_per_s"] / per_second,
@@ -94,8 +98,14 @@ def main() -> None:
     for obs, o in metrics["observations"].items():
         rows[f"reduction factor on {obs}"] = o["reduction_factor"]
         rows[f"frames kept on {obs}"] = f"{o['frames_kept']} of {o['frames']}"
-    out = {"rows": rows, "throughput": speed, "flagging": flagging, "flagging_seconds": flag_seconds,
-           "geometry": geometry, "metrics_file": str(workdir / f"results/pulsar/validate/{args.model}/metrics.json")}
+    out = {
+        "rows": rows,
+        "throughput": speed,
+        "flagging": flagging,
+        "flagging_seconds": flag_seconds,
+        "geometry": geometry,
+        "metrics_file": str(workdir / f"results/pulsar/validate/{args.model}/metrics.json"),
+    }
     write_json(REPO / "benchmarks/pulsar_benchmark.json", out)
     width = max(len(k) for k in rows)
     for k, v in rows.items():
@@ -103,8 +113,10 @@ def main() -> None:
     print(f"\npulse recall / accuracy vs injected S/N ({metrics['trained_on']} test split)")
     for r in home["accuracy_vs_snr"]:
         if r["frames"]:
-            print(f"  S/N {r['snr_min']:>4}-{r['snr_max']:<4} frames {r['frames']:>4}  recall {r['recall']:.3f}  "
-                  f"accuracy {r['accuracy']:.3f}")
+            print(
+                f"  S/N {r['snr_min']:>4}-{r['snr_max']:<4} frames {r['frames']:>4}  recall {r['recall']:.3f}  "
+                f"accuracy {r['accuracy']:.3f}"
+            )
 
 
 if __name__ == "__main__":

@@ -76,8 +76,9 @@ def generator_speeds(tpc: dict, detector, segments, workdir: Path) -> dict[str, 
             generator.eval()
             source = "untrained generator of the configured architecture"
         conditions = encode(segments, detector, scales)[:, columns]
-        _, rate = sample_responses(generator, conditions, detector.zero_suppression_adc,
-                                   tpc["generate"]["batch_size"], 0, torch.device("cpu"))
+        _, rate = sample_responses(
+            generator, conditions, detector.zero_suppression_adc, tpc["generate"]["batch_size"], 0, torch.device("cpu")
+        )
         speeds[variant] = {"segments_per_second": rate, "model": source}
     return speeds
 
@@ -90,9 +91,12 @@ def chi2_summary(workdir: Path) -> dict | None:
 
     frame = pd.read_csv(path, index_col=[0, 1])
     summary = frame.loc["summary"]
-    return {column: {key: float(summary.loc[key, column]) for key in ("chi2_ndf_fast4_conditions",
-                                                                      "chi2_ndf_all_conditions")}
-            for column in frame.columns}
+    return {
+        column: {
+            key: float(summary.loc[key, column]) for key in ("chi2_ndf_fast4_conditions", "chi2_ndf_all_conditions")
+        }
+        for column in frame.columns
+    }
 
 
 def demo_seconds(workdir: Path) -> dict | None:
@@ -136,14 +140,18 @@ def main() -> None:
         # other processes on the machine stretch the wall times (not the CPU times) of the demo jobs
         "load_average_1min": os.getloadavg()[0],
         "targets": {
-            "speed_ratio_at_least_10": all(g["segments_per_second"] / sim_rate >= TARGETS["speed_ratio_min"]
-                                           for g in generators.values()),
-            "fast6_at_least_as_good_as_fast4": None if not chi2 or not {"fast4", "fast6"} <= set(chi2) else
-            chi2["fast6"]["chi2_ndf_all_conditions"] <= chi2["fast4"]["chi2_ndf_all_conditions"],
-            "demo_within_8_minutes": None if demo is None else
-            demo["critical_path_wall_seconds"] <= 60 * TARGETS["demo_minutes_max"],
-            "demo_cpu_critical_path_within_8_minutes": None if demo is None else
-            demo["critical_path_cpu_seconds"] <= 60 * TARGETS["demo_minutes_max"],
+            "speed_ratio_at_least_10": all(
+                g["segments_per_second"] / sim_rate >= TARGETS["speed_ratio_min"] for g in generators.values()
+            ),
+            "fast6_at_least_as_good_as_fast4": None
+            if not chi2 or not {"fast4", "fast6"} <= set(chi2)
+            else chi2["fast6"]["chi2_ndf_all_conditions"] <= chi2["fast4"]["chi2_ndf_all_conditions"],
+            "demo_within_8_minutes": None
+            if demo is None
+            else demo["critical_path_wall_seconds"] <= 60 * TARGETS["demo_minutes_max"],
+            "demo_cpu_critical_path_within_8_minutes": None
+            if demo is None
+            else demo["critical_path_cpu_seconds"] <= 60 * TARGETS["demo_minutes_max"],
         },
     }
     out = Path(args.out)
@@ -157,8 +165,10 @@ def main() -> None:
         for key, value in values.items():
             print(f"{variant + ' ' + key:45s} {value:.4g}")
     if demo:
-        print(f"{'demo critical path wall / cpu [s]':45s} {demo['critical_path_wall_seconds']:.0f} / "
-              f"{demo['critical_path_cpu_seconds']:.0f}")
+        print(
+            f"{'demo critical path wall / cpu [s]':45s} {demo['critical_path_wall_seconds']:.0f} / "
+            f"{demo['critical_path_cpu_seconds']:.0f}"
+        )
     for key, ok in result["targets"].items():
         print(f"{'target ' + key:45s} {ok}")
     print(f"wrote {out}")

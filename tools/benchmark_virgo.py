@@ -56,10 +56,21 @@ def main() -> None:
     power = [segments.aux_names.index(c) for c in test.power_channels]
     indices = np.resize(test.meta["segment"].to_numpy(), args.segments)
     # warm-up
-    pipeline_latency(model, segments, strain_asd, aux_asds, chosen, fringe, spec, indices[:4], torch.device("cpu"),
-                     power_indices=power)
-    latency = pipeline_latency(model, segments, strain_asd, aux_asds, chosen, fringe, spec, indices,
-                               torch.device("cpu"), power_indices=power)
+    pipeline_latency(
+        model,
+        segments,
+        strain_asd,
+        aux_asds,
+        chosen,
+        fringe,
+        spec,
+        indices[:4],
+        torch.device("cpu"),
+        power_indices=power,
+    )
+    latency = pipeline_latency(
+        model, segments, strain_asd, aux_asds, chosen, fringe, spec, indices, torch.device("cpu"), power_indices=power
+    )
 
     runtimes = {}
     for tsv in sorted((args.results / "benchmarks/virgo").glob("*.tsv")):
@@ -80,10 +91,12 @@ def main() -> None:
     rows = []
     for rho in SEED_FIGURES:
         a = metrics["accuracy"][f"snr_{rho:g}"]
-        rows.append((f"veto accuracy at S/N {rho:g} (E={rho**2 / 2:g})", f"{a['veto_accuracy']:.3f}",
-                     f">= {a['seeds_veto']}"))
-        rows.append((f"de-noising accuracy at S/N {rho:g}", f"{a['denoising_accuracy']:.3f}",
-                     f">= {a['seeds_denoising']}"))
+        rows.append(
+            (f"veto accuracy at S/N {rho:g} (E={rho**2 / 2:g})", f"{a['veto_accuracy']:.3f}", f">= {a['seeds_veto']}")
+        )
+        rows.append(
+            (f"de-noising accuracy at S/N {rho:g}", f"{a['denoising_accuracy']:.3f}", f">= {a['seeds_denoising']}")
+        )
     rows.append(("coupled channels recovered (recall)", f"{selection['recall']:.2f}", "1.00"))
     rows.append(("decoys above threshold", str(selection["decoys_selected"]), "<= 1"))
     rows.append(("latency (s of data / s)", f"{latency['real_time_factor']:.0f}", ">= 100"))

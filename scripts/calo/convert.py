@@ -1,4 +1,5 @@
 """ROOT (simulated chunks or external Geant4 files) -> one HDF5 file (rule calo_convert)."""
+
 from twins.calo.convert import convert_showers
 from twins.core.logs import to_file
 

@@ -1,4 +1,5 @@
 """Generate showers with a trained model (rule calo_generate)."""
+
 from twins.calo.generation_step import generate_to_file
 from twins.core.logs import to_file
 

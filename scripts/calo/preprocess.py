@@ -1,4 +1,5 @@
 """Threshold, scale and split the showers for training (rule calo_preprocess)."""
+
 from twins.calo.preprocess import preprocess_showers
 from twins.core.logs import to_file
 

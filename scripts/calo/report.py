@@ -1,4 +1,5 @@
 """Collect every model's metrics into one table for the report (rule calo_report)."""
+
 from twins.calo.report import write_metrics_table
 from twins.core.logs import to_file
 

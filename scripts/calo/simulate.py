@@ -1,4 +1,5 @@
 """Simulate one chunk of calorimeter showers (rule calo_simulate)."""
+
 from twins.calo.production import simulate_chunk
 from twins.core.logs import to_file
 

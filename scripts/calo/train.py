@@ -1,4 +1,5 @@
 """Train one calorimeter generator (rule calo_train)."""
+
 from twins.calo.models import train_model
 from twins.core.logs import to_file
 

@@ -1,4 +1,5 @@
 """Compare generated with simulated showers (rule calo_validate)."""
+
 from twins.calo.validation_step import validate_to_files
 from twins.core.logs import to_file
 

@@ -1,4 +1,5 @@
 """HMC chain to the documented HDF5 layout (rule lattice_convert)."""
+
 from twins.core.logs import to_file
 from twins.lattice.steps import convert
 

@@ -1,4 +1,5 @@
 """NF-MCMC ensemble from the trained flow (rule lattice_generate)."""
+
 from twins.core.logs import to_file
 from twins.lattice.steps import generate
 

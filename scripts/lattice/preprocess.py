@@ -1,4 +1,5 @@
 """Observables of the HMC ensemble with Gamma-method errors (rule lattice_preprocess)."""
+
 from twins.core.logs import to_file
 from twins.lattice.steps import preprocess
 

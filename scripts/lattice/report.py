@@ -1,4 +1,5 @@
 """Lattice summary: observables with pulls, cost table, acceptance vs L (rule lattice_report)."""
+
 from twins.core.logs import to_file
 from twins.lattice.report import make_report
 

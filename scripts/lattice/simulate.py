@@ -1,4 +1,5 @@
 """HMC reference ensemble of one lattice ensemble (rule lattice_simulate)."""
+
 from twins.core.logs import to_file
 from twins.lattice.steps import simulate
 

@@ -1,4 +1,5 @@
 """Train the flow of one lattice ensemble by reverse KL (rule lattice_train)."""
+
 from twins.core.logs import to_file
 from twins.lattice.train import train_flow
 

@@ -1,4 +1,5 @@
 """NF-MCMC against HMC and exact results (rule lattice_validate)."""
+
 from twins.core.logs import to_file
 from twins.lattice.steps import validate
 

@@ -1,4 +1,5 @@
 """Filterbank -> HDF5 frames with the simulator's truth (rule pulsar_convert)."""
+
 from twins.core.logs import to_file
 from twins.pulsar.convert import convert_dataset
 

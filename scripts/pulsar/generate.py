@@ -1,4 +1,5 @@
 """Classify a whole observation: labels, reduced product, candidates (rule pulsar_generate)."""
+
 from twins.core.logs import to_file
 from twins.pulsar.generate import classify_observation
 

@@ -1,4 +1,5 @@
 """Normalise, split and balance one dataset's frames (rule pulsar_preprocess)."""
+
 from twins.core.logs import to_file
 from twins.pulsar.preprocess import preprocess_dataset
 

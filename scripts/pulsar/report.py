@@ -1,4 +1,5 @@
 """Metrics table and example frames of the pulsar twin (rule pulsar_report)."""
+
 from twins.core.logs import to_file
 from twins.pulsar.report import plot_example_frames, write_report_table
 

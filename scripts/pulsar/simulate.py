@@ -1,4 +1,5 @@
 """Simulate one dataset with PulsarDT or PulsarRFI_Gen (rule pulsar_simulate)."""
+
 from twins.core.io import write_json
 from twins.core.logs import to_file
 from twins.pulsar.simulate import simulate_dataset

@@ -1,4 +1,5 @@
 """Train the frame classifier PulsarRFI_NN (rule pulsar_train)."""
+
 from twins.core.logs import to_file
 from twins.pulsar.train import train_classifier
 

@@ -1,4 +1,5 @@
 """Validate one classifier on every dataset and observation (rule pulsar_validate)."""
+
 from twins.core.logs import to_file
 from twins.pulsar.validate import validate_model
 

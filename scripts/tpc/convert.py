@@ -1,4 +1,5 @@
 """Merge the simulation chunks into one HDF5 file (rule tpc_convert)."""
+
 from twins.core.logs import to_file
 from twins.tpc.convert import convert_root_to_hdf5
 

@@ -1,4 +1,5 @@
 """Generate responses at the test features (rule tpc_generate)."""
+
 from twins.core.logs import to_file
 from twins.tpc.generate import generate_for_test
 

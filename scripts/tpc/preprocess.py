@@ -1,4 +1,5 @@
 """Split, log-transform and encode the segments (rule tpc_preprocess)."""
+
 from twins.core.logs import to_file
 from twins.tpc.preprocess import preprocess
 

@@ -1,4 +1,5 @@
 """The chi^2 table and Fast4/Fast6 comparison (rule tpc_report)."""
+
 from twins.core.logs import to_file
 from twins.tpc.report import write_report
 

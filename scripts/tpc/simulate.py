@@ -1,4 +1,5 @@
 """Simulate one chunk of pad-row segments (rule tpc_simulate)."""
+
 from twins.core.logs import to_file
 from twins.tpc.production import simulate_chunk
 

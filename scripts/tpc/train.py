@@ -1,4 +1,5 @@
 """Train the conditional GAN of one variant (rule tpc_train)."""
+
 from twins.core.logs import to_file
 from twins.tpc.plot_training import plot_history
 from twins.tpc.train import train_variant

@@ -1,4 +1,5 @@
 """Moments, profiles, chi^2 and speed ratio of one variant (rule tpc_validate)."""
+
 from twins.core.logs import to_file
 from twins.tpc.validate import validate_variant
 

@@ -1,4 +1,5 @@
 """Cut segments around catalogued glitches and background times (rule virgo_convert)."""
+
 from twins.core.logs import to_file
 from twins.virgo.segments import run_convert
 

@@ -1,4 +1,5 @@
 """GlitchFlow inference on the test set, de-noising and latency (rule virgo_generate)."""
+
 from twins.core.logs import to_file
 from twins.virgo.generate import run_generate
 

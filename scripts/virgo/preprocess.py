@@ -1,4 +1,5 @@
 """Whitening, Q-transforms, ANNALISA channel selection and TFrame datasets (rule virgo_preprocess)."""
+
 from twins.core.logs import to_file
 from twins.virgo.preprocess import run_preprocess
 

@@ -1,4 +1,5 @@
 """Q-scan of the real GW150914 strain (rule virgo_qscan)."""
+
 from twins.core.logs import to_file
 from twins.virgo.report import run_qscan
 

@@ -1,4 +1,5 @@
 """Report figures and tables of the virgo twin (rule virgo_report)."""
+
 from twins.core.logs import to_file
 from twins.virgo.report import run_report
 

@@ -1,4 +1,5 @@
 """Simulate strain, auxiliary channels and the glitch catalogue (rule virgo_simulate)."""
+
 from twins.core.logs import to_file
 from twins.virgo.simulate import run_simulate
 

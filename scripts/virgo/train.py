@@ -1,4 +1,5 @@
 """Train GlitchFlow (rule virgo_train)."""
+
 from twins.core.logs import to_file
 from twins.virgo.train import train_glitchflow
 

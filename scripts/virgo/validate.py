@@ -1,4 +1,5 @@
 """Veto and de-noising accuracy vs threshold, channel selection, latency (rule virgo_validate)."""
+
 from twins.core.logs import to_file
 from twins.virgo.validate import run_validate
 

@@ -24,13 +24,16 @@ def toy_showers(n: int, shape=(4, 4, 6), seed: int = 0) -> ShowerSample:
     lateral /= lateral.sum()
     cells = energy[:, None, None, None] * lateral[None, :, :, None] * profile[None, None, None, :]
     cells *= rng.lognormal(0, 0.1, cells.shape)
-    return ShowerSample(
-        cells.astype(np.float32), energy, rng.uniform(0, 0.3, n), np.full(n, 11, dtype=np.int32)
-    )
+    return ShowerSample(cells.astype(np.float32), energy, rng.uniform(0, 0.3, n), np.full(n, 11, dtype=np.int32))
 
 
 TOY_GEOMETRY = {
-    "name": "toy", "nx": 4, "ny": 4, "nz": 6, "cell_size_x_mm": 10.0, "cell_size_y_mm": 10.0,
+    "name": "toy",
+    "nx": 4,
+    "ny": 4,
+    "nz": 6,
+    "cell_size_x_mm": 10.0,
+    "cell_size_y_mm": 10.0,
     "layer_thickness_mm": 8.9,
 }
 
@@ -41,5 +44,7 @@ def write_caloinn_split(path, cells: np.ndarray, energy: np.ndarray, theta: np.n
     nx, ny, nz = cells.shape[1:]
     with h5py.File(path, "w") as f:
         f["showers"], f["energy"], f["theta"] = cells, energy, theta
-        f.attrs["geometry"] = json.dumps({"nx": nx, "ny": ny, "nz": nz, "cell_size_x_mm": 10.0, "layer_thickness_mm": 20.0})
+        f.attrs["geometry"] = json.dumps(
+            {"nx": nx, "ny": ny, "nz": nz, "cell_size_x_mm": 10.0, "layer_thickness_mm": 20.0}
+        )
         f.attrs["transform"] = json.dumps({"cell_threshold_gev": threshold})

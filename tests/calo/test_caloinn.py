@@ -10,11 +10,10 @@ import pandas as pd
 import pytest
 import torch
 
+from tests.calo.calo_samples import write_caloinn_split
 from twins.calo.caloinn import CaloINNFlow, CaloINNPreprocessing, TwoFlowCaloINN, build_flow, resolve_settings
 from twins.calo.train_caloinn import MODEL_FORMAT, generate_caloinn, load_caloinn, train_caloinn
 from twins.core.io import InputFileError
-
-from calo_samples import write_caloinn_split
 
 GRID = (3, 3, 5)
 THRESHOLD = 1.0e-4
@@ -51,7 +50,13 @@ def splits(tmp_path_factory):
 def trained(splits):
     out = splits / "straight"
     history = train_caloinn(
-        splits / "train.h5", TINY, 11, out / "model.pt", out / "history.csv", out / "ckpt.pt", "cpu",
+        splits / "train.h5",
+        TINY,
+        11,
+        out / "model.pt",
+        out / "history.csv",
+        out / "ckpt.pt",
+        "cpu",
         validation_h5=splits / "validation.h5",
     )
     return out, history
@@ -66,7 +71,7 @@ def test_preprocessing_round_trip_exact_without_noise():
     assert features.shape == (40, 5 * 9 + 5)
     assert torch.isfinite(features).all()
     back = pre.inverse(features, energy_t)
-    assert (cells_t[:, :, :, -1][: 10] == 0).all() and (back[:10, :, :, -1] == 0).all()
+    assert (cells_t[:, :, :, -1][:10] == 0).all() and (back[:10, :, :, -1] == 0).all()
     np.testing.assert_allclose(back.numpy(), cells, rtol=1e-5, atol=1e-9)
 
 
@@ -108,7 +113,13 @@ def test_training_is_deterministic_and_resumes(splits, trained):
     out, history = trained
     again = splits / "again"
     h2 = train_caloinn(
-        splits / "train.h5", TINY, 11, again / "m.pt", again / "h.csv", again / "c.pt", "cpu",
+        splits / "train.h5",
+        TINY,
+        11,
+        again / "m.pt",
+        again / "h.csv",
+        again / "c.pt",
+        "cpu",
         validation_h5=splits / "validation.h5",
     )
     np.testing.assert_array_equal(h2["loss"].to_numpy(), history["loss"].to_numpy())
@@ -203,8 +214,16 @@ def test_one_cycle_schedule_warms_up_and_anneals(splits):
 
 
 def test_two_flow_model_inverts_and_factorises():
-    settings = resolve_settings({"blocks": 2, "hidden_features": 8, "bins": 4, "energy_flow_transforms": 2,
-                                 "energy_flow_hidden_features": 8, "energy_flow_bins": 4})
+    settings = resolve_settings(
+        {
+            "blocks": 2,
+            "hidden_features": 8,
+            "bins": 4,
+            "energy_flow_transforms": 2,
+            "energy_flow_hidden_features": 8,
+            "energy_flow_bins": 4,
+        }
+    )
     flow = build_flow(settings, 50, layers=5)
     assert isinstance(flow, TwoFlowCaloINN) and flow.cell_features == 45
     with torch.no_grad():  # off the identity start, so a wrong split or context would show
@@ -245,8 +264,15 @@ def test_energy_flow_learns_layer_correlations(tmp_path):
     rng = np.random.default_rng(5)
     train = _staggered_showers(400, rng)
     write_split(tmp_path / "train.h5", *train)
-    settings = {**TINY, "epochs": 2, "energy_flow_passes": 25, "energy_flow_hidden_features": [32, 32],
-                "energy_flow_bins": 6, "energy_flow_batch_size": 64, "lr_schedule": "one_cycle"}
+    settings = {
+        **TINY,
+        "epochs": 2,
+        "energy_flow_passes": 25,
+        "energy_flow_hidden_features": [32, 32],
+        "energy_flow_bins": 6,
+        "energy_flow_batch_size": 64,
+        "lr_schedule": "one_cycle",
+    }
     train_caloinn(tmp_path / "train.h5", settings, 3, *[tmp_path / p for p in ("m.pt", "h.csv", "c.pt")], "cpu")
     test_cells, energy, theta = _staggered_showers(600, rng)
     reference = _early_late_correlation(test_cells, energy)
@@ -262,8 +288,15 @@ def test_energy_flow_learns_layer_correlations(tmp_path):
 
 def test_single_flow_option_and_files_from_before_it_load(splits, tmp_path):
     out = splits / "single"
-    train_caloinn(splits / "train.h5", {**TINY, "epochs": 1, "energy_flow": False, "align_to_axis": False}, 11,
-                  out / "m.pt", out / "h.csv", out / "c.pt", "cpu")
+    train_caloinn(
+        splits / "train.h5",
+        {**TINY, "epochs": 1, "energy_flow": False, "align_to_axis": False},
+        11,
+        out / "m.pt",
+        out / "h.csv",
+        out / "c.pt",
+        "cpu",
+    )
     flow, _, meta = load_caloinn(out / "m.pt")
     assert isinstance(flow, CaloINNFlow) and meta["architecture"]["energy_flow"] is False
     record = torch.load(out / "m.pt", weights_only=False)

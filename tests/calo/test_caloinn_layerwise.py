@@ -7,16 +7,29 @@ import numpy as np
 import pytest
 import torch
 
+from tests.calo.calo_samples import write_caloinn_split
 from twins.calo.caloinn import CaloINNFlow, CaloINNPreprocessing, LayerwiseShapeFlow, build_flow, resolve_settings
 from twins.calo.train_caloinn import generate_caloinn, load_caloinn, train_caloinn
 
-from calo_samples import write_caloinn_split
-
 THRESHOLD = 1.0e-4
-SMALL = {"blocks": 2, "hidden_features": 8, "bins": 4, "energy_flow_transforms": 2,
-         "energy_flow_hidden_features": 8, "energy_flow_bins": 4, "shape_flow": "layerwise"}
-TINY = {"epochs": 2, "batch_size": 16, "blocks": 2, "hidden_features": [16], "bins": 4, "noise_level_gev": 5e-5,
-        "shape_flow": "layerwise"}
+SMALL = {
+    "blocks": 2,
+    "hidden_features": 8,
+    "bins": 4,
+    "energy_flow_transforms": 2,
+    "energy_flow_hidden_features": 8,
+    "energy_flow_bins": 4,
+    "shape_flow": "layerwise",
+}
+TINY = {
+    "epochs": 2,
+    "batch_size": 16,
+    "blocks": 2,
+    "hidden_features": [16],
+    "bins": 4,
+    "noise_level_gev": 5e-5,
+    "shape_flow": "layerwise",
+}
 
 
 def _write(path, cells, energy, theta) -> None:
@@ -135,8 +148,15 @@ def test_layerwise_training_deterministic_resumes_and_generates(splits, previous
 
 def test_joint_model_files_from_before_the_option_load(splits, tmp_path):
     out = splits / "joint"
-    train_caloinn(splits / "train.h5", {**TINY, "epochs": 1, "shape_flow": "joint"}, 5,
-                  out / "m.pt", out / "h.csv", out / "c.pt", "cpu")
+    train_caloinn(
+        splits / "train.h5",
+        {**TINY, "epochs": 1, "shape_flow": "joint"},
+        5,
+        out / "m.pt",
+        out / "h.csv",
+        out / "c.pt",
+        "cpu",
+    )
     record = torch.load(out / "m.pt", weights_only=False)
     old = {k: v for k, v in record["architecture"].items() if not k.startswith("shape_flow")}
     old.pop("axis_offset_conditions")
@@ -177,7 +197,7 @@ def _layer_widths(cells: np.ndarray) -> np.ndarray:
     e = cells.astype(float)
     total = np.clip(e.sum(axis=(1, 2)), 1e-12, None)  # (n, nz)
     out = 0.0
-    for axis, coord in ((1, x[None, :, None, None]), (2, x[None, None, :, None])):
+    for _axis, coord in ((1, x[None, :, None, None]), (2, x[None, None, :, None])):
         mean = (e * coord).sum(axis=(1, 2)) / total
         out = out + (e * coord**2).sum(axis=(1, 2)) / total - mean**2
     return np.sqrt(np.clip(out, 0, None)).mean(axis=0)
@@ -186,9 +206,19 @@ def _layer_widths(cells: np.ndarray) -> np.ndarray:
 def test_layerwise_flow_learns_layer_dependent_width(tmp_path):
     rng = np.random.default_rng(8)
     _write(tmp_path / "train.h5", *_widening_showers(300, rng))
-    settings = {"epochs": 12, "batch_size": 16, "blocks": 4, "hidden_features": [32], "bins": 6,
-                "noise_level_gev": 5e-5, "shape_flow": "layerwise", "lr_schedule": "one_cycle",
-                "learning_rate": 5e-3, "energy_flow_passes": 1, "align_to_axis": False}
+    settings = {
+        "epochs": 12,
+        "batch_size": 16,
+        "blocks": 4,
+        "hidden_features": [32],
+        "bins": 6,
+        "noise_level_gev": 5e-5,
+        "shape_flow": "layerwise",
+        "lr_schedule": "one_cycle",
+        "learning_rate": 5e-3,
+        "energy_flow_passes": 1,
+        "align_to_axis": False,
+    }
     train_caloinn(tmp_path / "train.h5", settings, 2, *[tmp_path / p for p in ("m.pt", "h.csv", "c.pt")], "cpu")
     test_cells, energy, theta = _widening_showers(400, rng)
     reference = _layer_widths(test_cells)
@@ -211,8 +241,9 @@ def test_layer_variables_are_the_last_columns_of_forward():
     """Flow I's passes skip the cell fractions: same numbers, same noise draws, as the full preprocessing."""
     cells, energy, theta = _toy(20, np.random.default_rng(1))
     cells_t, energy_t, theta_t = torch.from_numpy(cells).double(), torch.from_numpy(energy), torch.from_numpy(theta)
-    pre = CaloINNPreprocessing((3, 3, 4), cell_threshold_gev=THRESHOLD, noise_level_gev=5e-5,
-                               axis_cells_per_tan=[0.5, 1.5, 2.5, 3.5])
+    pre = CaloINNPreprocessing(
+        (3, 3, 4), cell_threshold_gev=THRESHOLD, noise_level_gev=5e-5, axis_cells_per_tan=[0.5, 1.5, 2.5, 3.5]
+    )
     pre.fit(cells_t, energy_t, theta_t, torch.Generator().manual_seed(0))
     full = pre.forward(cells_t, energy_t, torch.Generator().manual_seed(2), theta_t)
     layers = pre.layer_variables(cells_t, energy_t, torch.Generator().manual_seed(2), theta_t)

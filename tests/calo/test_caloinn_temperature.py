@@ -10,21 +10,27 @@ import json
 import h5py
 import numpy as np
 import pytest
-
 import torch
 
 import twins.calo.train_caloinn as train_caloinn_module
+from tests.calo.calo_samples import REPO, toy_showers
 from twins.calo.caloinn import CaloINNPreprocessing
 from twins.calo.generation_step import generate_to_file
 from twins.calo.geometry import load_geometry
 from twins.calo.temperature import check_sampling_settings, choose_temperature
 from twins.calo.train_caloinn import generate_caloinn, load_caloinn, train_caloinn
 
-from calo_samples import REPO, toy_showers
-
 THRESHOLD = 1.0e-4
-TINY = {"epochs": 2, "batch_size": 16, "blocks": 2, "hidden_features": [16], "bins": 4, "noise_level_gev": 5e-5,
-        "shape_flow": "layerwise", "shape_flow_previous_layer": True}
+TINY = {
+    "epochs": 2,
+    "batch_size": 16,
+    "blocks": 2,
+    "hidden_features": [16],
+    "bins": 4,
+    "noise_level_gev": 5e-5,
+    "shape_flow": "layerwise",
+    "shape_flow_previous_layer": True,
+}
 
 
 def _write_split(path, sample) -> None:
@@ -44,8 +50,16 @@ def trained(tmp_path_factory):
     _write_split(d / "train.h5", toy_showers(64, seed=1))
     _write_split(d / "validation.h5", toy_showers(40, seed=2))
     _write_split(d / "test.h5", toy_showers(40, seed=3))
-    train_caloinn(d / "train.h5", TINY, 5, d / "model.pt", d / "history.csv", d / "checkpoint.pt", "cpu",
-                  validation_h5=d / "validation.h5")
+    train_caloinn(
+        d / "train.h5",
+        TINY,
+        5,
+        d / "model.pt",
+        d / "history.csv",
+        d / "checkpoint.pt",
+        "cpu",
+        validation_h5=d / "validation.h5",
+    )
     return d
 
 
@@ -87,9 +101,13 @@ def test_choose_temperature_is_the_validation_fpd_minimum(trained):
 
 @pytest.mark.parametrize(
     "settings, match",
-    [({"temperature": "hot"}, "temperature must be 'auto'"), ({"temperature": 0}, "temperature must be"),
-     ({"temperature_grid": []}, "temperature_grid"), ({"temperature_grid": [1.0, 3.0]}, "temperature_grid"),
-     ({"clamp_to_training_range": "yes"}, "clamp_to_training_range")],
+    [
+        ({"temperature": "hot"}, "temperature must be 'auto'"),
+        ({"temperature": 0}, "temperature must be"),
+        ({"temperature_grid": []}, "temperature_grid"),
+        ({"temperature_grid": [1.0, 3.0]}, "temperature_grid"),
+        ({"clamp_to_training_range": "yes"}, "clamp_to_training_range"),
+    ],
 )
 def test_sampling_settings_errors_name_the_key(settings, match):
     with pytest.raises(ValueError, match=match):
@@ -99,20 +117,40 @@ def test_sampling_settings_errors_name_the_key(settings, match):
 def test_generation_step_records_the_temperature(trained, tmp_path):
     base = {"conditions": "test", "batch_size": 64}
     auto = {**base, "caloinn": {"temperature": "auto", "temperature_grid": [0.7, 1.0]}}
-    generate_to_file("caloinn", trained / "model.pt", trained / "test.h5", auto, 1, "cpu",
-                     tmp_path / "auto.h5", tmp_path / "auto.json", validation_h5=trained / "validation.h5")
+    generate_to_file(
+        "caloinn",
+        trained / "model.pt",
+        trained / "test.h5",
+        auto,
+        1,
+        "cpu",
+        tmp_path / "auto.h5",
+        tmp_path / "auto.json",
+        validation_h5=trained / "validation.h5",
+    )
     sampling = json.loads((tmp_path / "auto.json").read_text())["sampling"]
     assert sampling["temperature"] in (0.7, 1.0) and len(sampling["scan"]) == 2
     fixed = {**base, "caloinn": {"temperature": sampling["temperature"]}}
-    generate_to_file("caloinn", trained / "model.pt", trained / "test.h5", fixed, 1, "cpu",
-                     tmp_path / "fixed.h5", tmp_path / "fixed.json")
+    generate_to_file(
+        "caloinn",
+        trained / "model.pt",
+        trained / "test.h5",
+        fixed,
+        1,
+        "cpu",
+        tmp_path / "fixed.h5",
+        tmp_path / "fixed.json",
+    )
     assert json.loads((tmp_path / "fixed.json").read_text())["sampling"] == {
-        "temperature": sampling["temperature"], "clamp_to_training_range": True}
+        "temperature": sampling["temperature"],
+        "clamp_to_training_range": True,
+    }
     with h5py.File(tmp_path / "auto.h5") as a, h5py.File(tmp_path / "fixed.h5") as b:
         np.testing.assert_array_equal(a["showers"][:], b["showers"][:])  # the scan leaves the showers alone
     with pytest.raises(ValueError, match="validation split"):
-        generate_to_file("caloinn", trained / "model.pt", trained / "test.h5", auto, 1, "cpu",
-                         tmp_path / "x.h5", tmp_path / "x.json")
+        generate_to_file(
+            "caloinn", trained / "model.pt", trained / "test.h5", auto, 1, "cpu", tmp_path / "x.h5", tmp_path / "x.json"
+        )
 
 
 def test_fit_records_the_training_range_and_clamp_clips_to_it():
@@ -132,7 +170,9 @@ def test_fit_records_the_training_range_and_clamp_clips_to_it():
     wild = features.clone()
     wild[0, 3], wild[1, 5] = high[3] + 7.0, low[5] - 7.0
     clipped = pre.clamp_to_training_range(wild)
-    assert clipped[0, 3].item() == pytest.approx(high[3].item()) and clipped[1, 5].item() == pytest.approx(low[5].item())
+    assert clipped[0, 3].item() == pytest.approx(high[3].item()) and clipped[1, 5].item() == pytest.approx(
+        low[5].item()
+    )
     torch.testing.assert_close(clipped[2:], features[2:])
     with pytest.raises(ValueError, match="feature_min/max"):
         CaloINNPreprocessing(sample.cells.shape[1:], feature_min=[0.0], feature_max=[1.0])
@@ -140,6 +180,7 @@ def test_fit_records_the_training_range_and_clamp_clips_to_it():
 
 def test_generation_clips_wild_samples_to_the_training_range(trained, monkeypatch, caplog):
     """A flow gone wild (every feature at 50 sigma) gives, clipped, the showers of the training range's edge."""
+
     def wild_flow(path, device="auto"):
         flow, preprocessing, meta = load_caloinn(path, device)
         flow.sample_from_noise = lambda z, c: torch.full_like(z, 50.0)
@@ -147,8 +188,9 @@ def test_generation_clips_wild_samples_to_the_training_range(trained, monkeypatc
 
     monkeypatch.setattr(train_caloinn_module, "load_caloinn", wild_flow)
     energy, theta = np.array([30.0, 80.0]), np.array([0.05, 0.2])
-    clipped, _ = generate_caloinn(trained / "model.pt", energy, theta, 2, seed=1, device="cpu",
-                                  clamp_to_training_range=True)
+    clipped, _ = generate_caloinn(
+        trained / "model.pt", energy, theta, 2, seed=1, device="cpu", clamp_to_training_range=True
+    )
     unclipped, _ = generate_caloinn(trained / "model.pt", energy, theta, 2, seed=1, device="cpu")
     _, preprocessing, _ = load_caloinn(trained / "model.pt", "cpu")
     edge = torch.tensor(preprocessing.feature_max, dtype=torch.float64).expand(2, -1)
@@ -157,7 +199,9 @@ def test_generation_clips_wild_samples_to_the_training_range(trained, monkeypatc
     assert not np.allclose(clipped, unclipped)
     # a model file written before the range was recorded is sampled unclipped, with a warning
     record = torch.load(trained / "model.pt", weights_only=False)
-    record["preprocessing"] = {k: v for k, v in record["preprocessing"].items() if k not in ("feature_min", "feature_max")}
+    record["preprocessing"] = {
+        k: v for k, v in record["preprocessing"].items() if k not in ("feature_min", "feature_max")
+    }
     torch.save(record, trained / "old.pt")
     old, _ = generate_caloinn(trained / "old.pt", energy, theta, 2, seed=1, device="cpu", clamp_to_training_range=True)
     np.testing.assert_array_equal(old, unclipped)

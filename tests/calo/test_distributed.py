@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from test_caloinn import TINY, toy_showers, write_split
+from tests.calo.test_caloinn import TINY, toy_showers, write_split
 from twins.calo.models import train_model
 from twins.core.distributed import DistributedContext, process_count
 
@@ -41,9 +41,17 @@ def test_two_processes_match_one_process_with_the_same_effective_batch(tmp_path)
         out = tmp_path / f"p{processes}"
         settings = {**TINY, "processes": processes}
         train_model(
-            "caloinn", tmp_path / "train.h5", tmp_path / "validation.h5", settings, seed=11, device="cpu",
-            checkpoint_path=out / "ckpt.pt", out_model=out / "model.pt", out_history=out / "history.csv",
-            out_losses_png=out / "losses.png", threads=2,
+            "caloinn",
+            tmp_path / "train.h5",
+            tmp_path / "validation.h5",
+            settings,
+            seed=11,
+            device="cpu",
+            checkpoint_path=out / "ckpt.pt",
+            out_model=out / "model.pt",
+            out_history=out / "history.csv",
+            out_losses_png=out / "losses.png",
+            threads=2,
         )
         runs[processes] = out
     single = torch.load(runs[1] / "model.pt", weights_only=False)["flow_state"]

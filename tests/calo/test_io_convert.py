@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import uproot
 
-from calo_samples import TOY_GEOMETRY, toy_showers
+from tests.calo.calo_samples import TOY_GEOMETRY, toy_showers
 from twins.calo.convert import convert_root_to_hdf5
 from twins.calo.hdf5io import read_showers_h5
 from twins.calo.rootio import iterate_root_showers, read_root_metadata, write_showers_root

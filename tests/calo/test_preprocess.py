@@ -5,14 +5,18 @@ import numpy as np
 import pytest
 import torch
 
-from calo_samples import TOY_GEOMETRY, toy_showers
+from tests.calo.calo_samples import TOY_GEOMETRY, toy_showers
 from twins.calo.hdf5io import write_showers_h5
 from twins.calo.preprocess import preprocess_showers, split_indices
 from twins.calo.transform import ShowerTransform
 
 SETTINGS = {
-    "cell_threshold_gev": 1e-3, "power": 0.85, "cell_scale": 1.0, "normalise_by_incident": False,
-    "energy_scale_gev": 100.0, "split": {"train": 0.6, "validation": 0.2, "test": 0.2},
+    "cell_threshold_gev": 1e-3,
+    "power": 0.85,
+    "cell_scale": 1.0,
+    "normalise_by_incident": False,
+    "energy_scale_gev": 100.0,
+    "split": {"train": 0.6, "validation": 0.2, "test": 0.2},
 }
 
 

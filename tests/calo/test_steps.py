@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from calo_samples import REPO, TOY_GEOMETRY, toy_showers
+from tests.calo.calo_samples import REPO, TOY_GEOMETRY, toy_showers
 from twins.calo.generation_step import generation_conditions
 from twins.calo.hdf5io import write_showers_h5
 from twins.calo.production import chunk_events, simulate_chunk
@@ -13,8 +13,12 @@ from twins.calo.report import metrics_frame, quality_goals, write_metrics_table
 from twins.calo.rootio import read_root_metadata
 
 SIMULATE = {
-    "backend": "gflash", "events": 7, "chunks": 3, "particle": "e-",
-    "energy_gev": {"spectrum": "uniform", "min": 10, "max": 20}, "incidence_angle_deg": {"min": 0, "max": 10},
+    "backend": "gflash",
+    "events": 7,
+    "chunks": 3,
+    "particle": "e-",
+    "energy_gev": {"spectrum": "uniform", "min": 10, "max": 20},
+    "incidence_angle_deg": {"min": 0, "max": 10},
 }
 
 
@@ -55,12 +59,23 @@ def test_metrics_table_has_a_column_per_model(tmp_path):
     paths = {}
     for model, sp in (("gan3d", 0.2), ("other", 0.1)):
         paths[model] = tmp_path / f"{model}.json"
-        paths[model].write_text(json.dumps({
-            "summary": {"separation_power_e_ratio": sp, "worst_feature": "n_hit", "fpd_floor": None},
-            "per_energy_bin": [{"energy_min_gev": 10.0, "energy_max_gev": 40.0, "n_reference": 5,
-                                "separation_power_e_ratio": sp, "classifier_auc_high_level": None}],
-            "features": {"e_ratio": {"separation_power": sp, "jsd": sp / 2, "moments": {"mean": 0.1}}},
-        }))
+        paths[model].write_text(
+            json.dumps(
+                {
+                    "summary": {"separation_power_e_ratio": sp, "worst_feature": "n_hit", "fpd_floor": None},
+                    "per_energy_bin": [
+                        {
+                            "energy_min_gev": 10.0,
+                            "energy_max_gev": 40.0,
+                            "n_reference": 5,
+                            "separation_power_e_ratio": sp,
+                            "classifier_auc_high_level": None,
+                        }
+                    ],
+                    "features": {"e_ratio": {"separation_power": sp, "jsd": sp / 2, "moments": {"mean": 0.1}}},
+                }
+            )
+        )
     frame = metrics_frame(paths)
     assert list(frame.columns) == ["gan3d", "other"]
     assert frame.loc[("e_ratio", "jsd"), "other"] == 0.05
@@ -73,9 +88,18 @@ def test_quality_goals_compare_auc_and_fpd_with_the_goals(tmp_path):
     paths = {}
     for model, auc, fpd in (("good", 0.70, 16.0), ("bad", 0.98, 300.0)):
         paths[model] = tmp_path / f"{model}.json"
-        paths[model].write_text(json.dumps({"summary": {
-            "classifier_auc_low_level": auc, "classifier_auc_low_level_floor": 0.49, "fpd": fpd, "fpd_floor": 3.3,
-        }}))
+        paths[model].write_text(
+            json.dumps(
+                {
+                    "summary": {
+                        "classifier_auc_low_level": auc,
+                        "classifier_auc_low_level_floor": 0.49,
+                        "fpd": fpd,
+                        "fpd_floor": 3.3,
+                    }
+                }
+            )
+        )
     goals = quality_goals(paths)
     assert goals.loc["good", "AUC met"] and goals.loc["good", "FPD met"]
     assert not goals.loc["bad", "AUC met"] and not goals.loc["bad", "FPD met"]

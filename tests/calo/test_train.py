@@ -52,7 +52,10 @@ def toy_showers(n: int, seed: int, grid=GRID) -> dict[str, np.ndarray]:
     return {"cells": cells.astype(np.float32), "energy": energy, "theta": theta}
 
 
-def write_split(path, n: int, seed: int, grid=GRID, transform=ShowerTransform()):
+DEFAULT_TRANSFORM = ShowerTransform()
+
+
+def write_split(path, n: int, seed: int, grid=GRID, transform=DEFAULT_TRANSFORM):
     data = toy_showers(n, seed, grid)
     cells = transform.apply_threshold(data["cells"])
     with h5py.File(path, "w") as f:

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from twins.core.config import ConfigError, validate_config
+from twins.core.config import ConfigError, defaults, resolve, validate_config
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
@@ -57,16 +57,6 @@ def test_bad_values_name_the_key(path, value, expected):
     assert expected in str(info.value)
 
 
-def test_schema_defaults_match_the_library_defaults():
-    """Drift check: what the workflow fills in is what the library would use on its own."""
-    from twins.calo.caloinn import DEFAULT_SETTINGS as CALOINN
-    from twins.calo.train import DEFAULT_SETTINGS as GAN3D
-
-    config = validate_config({"twins": ["calo"]}, SCHEMA)
-    assert config["calo"]["train"]["gan3d"] == GAN3D
-    assert config["calo"]["train"]["caloinn"] == CALOINN
-
-
 def test_twin_schema_files_leave_the_dialect_to_the_main_schema(repo):
     """A `$schema` key in a twin's file would make jsonschema skip default filling below its `$ref`."""
     for path in (repo / "workflow" / "schemas").glob("*.schema.yaml"):
@@ -80,3 +70,39 @@ def test_every_twin_in_the_enum_has_a_schema_file_and_rules(repo):
         assert schema["properties"][twin]["$ref"] == f"{twin}.schema.yaml"
         assert (repo / "workflow" / "schemas" / f"{twin}.schema.yaml").exists()
         assert (repo / "workflow" / "rules" / f"{twin}.smk").exists()
+
+
+def test_resolve_fills_the_schema_defaults_of_a_slice():
+    settings = resolve("calo.train.gan3d", {"epochs": 3})
+    config = validate_config({"twins": ["calo"]}, SCHEMA)
+    assert settings == {**config["calo"]["train"]["gan3d"], "epochs": 3}
+    assert (
+        defaults("calo.validate")["classifier"]["nn"]["epochs"]
+        == config["calo"]["validate"]["classifier"]["nn"]["epochs"]
+    )
+
+
+def test_resolve_follows_map_entries_and_references():
+    dataset = resolve("pulsar.datasets.anyname", {"generator": "rfi_gen"})
+    assert dataset["generator"] == "rfi_gen" and "scans" in dataset
+
+
+def test_resolve_names_the_full_key_of_a_bad_value():
+    with pytest.raises(ConfigError, match=r"calo\.train\.gan3d\.epochs.*minimum"):
+        resolve("calo.train.gan3d", {"epochs": 0})
+    with pytest.raises(ConfigError, match=r"calo\.train\.gan3d.*'colour' was unexpected"):
+        resolve("calo.train.gan3d", {"colour": "red"})
+    with pytest.raises(ConfigError, match=r"'calo\.trian'.*known keys there: \['convert'"):
+        resolve("calo.trian", {})
+
+
+def test_resolve_leaves_the_callers_settings_alone():
+    given = {"epochs": 3}
+    resolve("calo.train.gan3d", given)
+    assert given == {"epochs": 3}
+
+
+def test_schema_folder_can_be_named_by_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("TWINS_SCHEMA_DIR", str(tmp_path))
+    with pytest.raises(ConfigError, match="TWINS_SCHEMA_DIR"):
+        defaults("calo")

@@ -29,8 +29,12 @@ def regression_run(tmp_path, epochs, lr=0.05, fail_at=None, seed=0):
         return {"mse": float(np.mean(losses))}
 
     loop = CheckpointedTraining(
-        tmp_path / "ckpt.pt", tmp_path / "history.csv", {"model": model}, {"opt": optimizer},
-        generators={"data": data_rng}, fingerprint={"lr": lr, "seed": seed},
+        tmp_path / "ckpt.pt",
+        tmp_path / "history.csv",
+        {"model": model},
+        {"opt": optimizer},
+        generators={"data": data_rng},
+        fingerprint={"lr": lr, "seed": seed},
     )
     history = loop.run(epochs, train_epoch)
     return model.weight.detach().clone(), history
@@ -92,7 +96,10 @@ def scripted_run(tmp_path, epochs, val_losses, patience=2):
         return {"loss": 1.0, "val_loss": val_losses[epoch]}
 
     loop = CheckpointedTraining(
-        tmp_path / "ckpt.pt", tmp_path / "history.csv", {"model": model}, {"opt": optimizer},
+        tmp_path / "ckpt.pt",
+        tmp_path / "history.csv",
+        {"model": model},
+        {"opt": optimizer},
         early_stopping={"monitor": "val_loss", "patience": patience},
     )
     history = loop.run(epochs, train_epoch)

@@ -26,6 +26,7 @@ def randomise(flow, seed=0):
 
 def jacobian_log_q(flow, prior_log_density, z):
     """log q(x) by change of variables with the full autograd Jacobian of z -> x."""
+
     def push(flat):
         x = flat.reshape(1, *z.shape)
         for layer in flow.couplings:
@@ -74,9 +75,24 @@ def test_odd_flow_is_odd_and_its_density_symmetric():
     torch.testing.assert_close(outputs[1][1], outputs[0][1])
 
 
-SPEC = {"theory": "phi4", "shape": [4, 4], "couplings": {"form": "albergo", "m2": -1.0, "lam": 1.0},
-        "flow": {"layers": 2, "hidden": [4], "kernel": 3, "odd": False, "mixture": 2, "learning_rate": 0.01,
-                 "epochs": 3, "steps_per_epoch": 5, "batch_size": 16, "ess_samples": 64, "grad_clip": 10.0}}
+SPEC = {
+    "theory": "phi4",
+    "shape": [4, 4],
+    "couplings": {"form": "albergo", "m2": -1.0, "lam": 1.0},
+    "flow": {
+        "layers": 2,
+        "hidden": [4],
+        "kernel": 3,
+        "odd": False,
+        "mixture": 2,
+        "learning_rate": 0.01,
+        "epochs": 3,
+        "steps_per_epoch": 5,
+        "batch_size": 16,
+        "ess_samples": 64,
+        "grad_clip": 10.0,
+    },
+}
 
 
 def run(tmp_path, name, spec=SPEC):

@@ -9,8 +9,15 @@ from twins.lattice.observables import measure
 from twins.lattice.theories import U1, Phi4
 
 PHI4 = Phi4((6, 6), m2=-4.0, lam=8.0)
-SETTINGS = dict(integrator="omelyan", trajectory_length=1.0, target_acceptance=0.85, initial_step_size=0.2,
-                thermalisation=200, n_configs=3000, thinning=1)
+SETTINGS = dict(
+    integrator="omelyan",
+    trajectory_length=1.0,
+    target_acceptance=0.85,
+    initial_step_size=0.2,
+    thermalisation=200,
+    n_configs=3000,
+    thinning=1,
+)
 
 
 @pytest.mark.parametrize("integrator", ["leapfrog", "omelyan"])
@@ -35,10 +42,13 @@ def test_delta_h_scales_as_step_size_to_the_fourth(integrator, coarse):
     momenta = rng.normal(size=(len(chain.configs), 4, *PHI4.shape))
     dh = {}
     for n_steps in (coarse, 2 * coarse):
-        dh[n_steps] = np.array([
-            hamiltonian(PHI4, *integrate(integrator, PHI4, x, p, 1.0 / n_steps, n_steps)) - hamiltonian(PHI4, x, p)
-            for x, ps in zip(chain.configs, momenta) for p in ps
-        ])
+        dh[n_steps] = np.array(
+            [
+                hamiltonian(PHI4, *integrate(integrator, PHI4, x, p, 1.0 / n_steps, n_steps)) - hamiltonian(PHI4, x, p)
+                for x, ps in zip(chain.configs, momenta)
+                for p in ps
+            ]
+        )
     ratio = np.mean(dh[coarse] ** 2) / np.mean(dh[2 * coarse] ** 2)
     assert 11 < ratio < 23, f"<dH^2> ratio for eps halved is {ratio:.2f}, expected about 16"
     mean, err = dh[coarse].mean(), dh[coarse].std() / np.sqrt(dh[coarse].size)

@@ -9,9 +9,20 @@ from twins.lattice.io import read_ensemble
 from twins.lattice.steps import convert, simulate
 from twins.lattice.workflow import ensemble_slice, ensembles_to_run
 
-SPEC = {"theory": "phi4", "shape": [4, 4], "couplings": {"form": "hopping", "kappa": 0.25, "lam": 0.5},
-        "hmc": {"integrator": "leapfrog", "trajectory_length": 1.0, "target_acceptance": 0.8,
-                "initial_step_size": 0.1, "thermalisation": 20, "n_configs": 30, "thinning": 2}}
+SPEC = {
+    "theory": "phi4",
+    "shape": [4, 4],
+    "couplings": {"form": "hopping", "kappa": 0.25, "lam": 0.5},
+    "hmc": {
+        "integrator": "leapfrog",
+        "trajectory_length": 1.0,
+        "target_acceptance": 0.8,
+        "initial_step_size": 0.1,
+        "thermalisation": 20,
+        "n_configs": 30,
+        "thinning": 2,
+    },
+}
 
 
 def test_same_seed_same_hmc_chain_and_documented_layout(tmp_path):

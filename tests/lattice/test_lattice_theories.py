@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from twins.lattice.theories import (
-    U1, Phi4, make_theory, phi4_from_canonical, phi4_from_hopping, phi4_to_canonical, phi4_to_hopping,
+    U1,
+    Phi4,
+    make_theory,
+    phi4_from_canonical,
+    phi4_from_hopping,
+    phi4_to_canonical,
+    phi4_to_hopping,
 )
 
 
@@ -50,7 +56,9 @@ def test_canonical_form_gives_the_same_action():
     m2, lam = phi4_from_canonical(m0_sq, g)
     assert phi4_to_canonical(m2, lam) == (m0_sq, g)
     chi = np.random.default_rng(3).normal(size=(5, 4))
-    canonical = sum(0.5 * (np.roll(chi, -1, axis=a) - chi) ** 2 for a in range(2)) + 0.5 * m0_sq * chi**2 + g / 24 * chi**4
+    canonical = (
+        sum(0.5 * (np.roll(chi, -1, axis=a) - chi) ** 2 for a in range(2)) + 0.5 * m0_sq * chi**2 + g / 24 * chi**4
+    )
     np.testing.assert_allclose(Phi4((5, 4), m2, lam).action(chi / np.sqrt(2)), canonical.sum(), rtol=1e-10)
 
 
@@ -74,13 +82,16 @@ def test_topological_charge_is_integer_and_action_gauge_invariant():
     np.testing.assert_allclose(U1.topological_charge(gauge), q, atol=1e-9)
 
 
-@pytest.mark.parametrize("theory,shape,couplings,match", [
-    ("phi4", [8, 8], {"form": "hopping", "lam": 0.5}, "missing"),
-    ("phi4", [8, 8], {"form": "lattice", "m2": 1}, "unknown"),
-    ("u1", [4, 4, 4], {"beta": 1.0}, "2D only"),
-    ("xy", [4, 4], {}, "unknown"),
-    ("phi4", [1, 8], {"m2": 1, "lam": 1}, "extent"),
-])
+@pytest.mark.parametrize(
+    "theory,shape,couplings,match",
+    [
+        ("phi4", [8, 8], {"form": "hopping", "lam": 0.5}, "missing"),
+        ("phi4", [8, 8], {"form": "lattice", "m2": 1}, "unknown"),
+        ("u1", [4, 4, 4], {"beta": 1.0}, "2D only"),
+        ("xy", [4, 4], {}, "unknown"),
+        ("phi4", [1, 8], {"m2": 1, "lam": 1}, "extent"),
+    ],
+)
 def test_bad_theory_settings_name_the_problem(theory, shape, couplings, match):
     with pytest.raises(ValueError, match=match):
         make_theory(theory, shape, couplings)

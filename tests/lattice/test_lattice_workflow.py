@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from helpers import make_workdir, planned_jobs, planned_jobs_with, snakemake
+from tests.helpers import make_workdir, planned_jobs, planned_jobs_with, snakemake
 from twins.core.io import get_provenance
 from twins.lattice.io import read_ensemble
 
@@ -20,12 +20,22 @@ TINY = {
     "lattice": {
         "run": ["tiny_phi4", "tiny_u1"],
         "ensembles": {
-            "tiny_phi4": {"theory": "phi4", "shape": [4, 4], "couplings": {"form": "hopping", "kappa": 0.25, "lam": 0.5},
-                          "hmc": {"thermalisation": 50, "n_configs": 200}, "flow": dict(TINY_FLOW),
-                          "nfmcmc": {"n_configs": 100, "batch_size": 50}},
-            "tiny_u1": {"theory": "u1", "shape": [4, 4], "couplings": {"beta": 1.0},
-                        "hmc": {"thermalisation": 50, "n_configs": 200}, "flow": dict(TINY_FLOW),
-                        "nfmcmc": {"n_configs": 100, "batch_size": 50}},
+            "tiny_phi4": {
+                "theory": "phi4",
+                "shape": [4, 4],
+                "couplings": {"form": "hopping", "kappa": 0.25, "lam": 0.5},
+                "hmc": {"thermalisation": 50, "n_configs": 200},
+                "flow": dict(TINY_FLOW),
+                "nfmcmc": {"n_configs": 100, "batch_size": 50},
+            },
+            "tiny_u1": {
+                "theory": "u1",
+                "shape": [4, 4],
+                "couplings": {"beta": 1.0},
+                "hmc": {"thermalisation": 50, "n_configs": 200},
+                "flow": dict(TINY_FLOW),
+                "nfmcmc": {"n_configs": 100, "batch_size": 50},
+            },
         },
     },
 }
@@ -37,7 +47,6 @@ def workdir(tmp_path_factory):
     path = make_workdir(tmp_path_factory.mktemp("lattice"), TINY)
     snakemake(path, "--cores", "2", "--configfile", "tiny.yaml")
     return path
-
 
 
 def test_chain_writes_ensembles_observables_and_report(workdir):

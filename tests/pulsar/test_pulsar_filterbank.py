@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from pulsar_common import parkes  # noqa: F401  (fixture)
 from twins.pulsar.filterbank import FilterbankError, encode_header, read_filterbank, read_header, write_filterbank
 
 
@@ -17,12 +16,20 @@ def test_reads_the_real_parkes_file(parkes):
     assert fb.data.shape == (4096, 832) and fb.data.dtype == np.uint8 and fb.data.max() == 255
     assert fb.frequencies_mhz[-1] == 706.0
     # values of the first spectrum as stored right after the header
-    raw = parkes.read_bytes()[351:351 + 4]
+    raw = parkes.read_bytes()[351 : 351 + 4]
     np.testing.assert_array_equal(fb.data[0, :4], np.frombuffer(raw, dtype=np.uint8))
 
 
-HEADER = {"source_name": "test", "telescope_id": 8, "fch1": 1500.0, "foff": -1.0, "nchans": 16, "tsamp": 6.4e-5,
-          "tstart": 60000.0, "nifs": 1}
+HEADER = {
+    "source_name": "test",
+    "telescope_id": 8,
+    "fch1": 1500.0,
+    "foff": -1.0,
+    "nchans": 16,
+    "tsamp": 6.4e-5,
+    "tstart": 60000.0,
+    "nifs": 1,
+}
 
 
 @pytest.mark.parametrize("nbits", [1, 2, 4, 8, 32])

@@ -5,13 +5,20 @@ import pandas as pd
 import pytest
 import torch
 
-from pulsar_common import REPO
+from tests.pulsar.pulsar_common import REPO
 from twins.pulsar.model import FrameClassifier, load_model, predict_probabilities
 from twins.pulsar.train import positive_weights, train_classifier
 
 torch.set_num_threads(1)
-SETTINGS = {"channels": [4, 8], "first_stride": 4, "learning_rate": 3e-3, "batch_size": 16, "epochs": 3, "patience": 5,
-            "pulse_threshold": {"rule": "false_alarm", "max_false_alarm_rate": 0.002}}
+SETTINGS = {
+    "channels": [4, 8],
+    "first_stride": 4,
+    "learning_rate": 3e-3,
+    "batch_size": 16,
+    "epochs": 3,
+    "patience": 5,
+    "pulse_threshold": {"rule": "false_alarm", "max_false_alarm_rate": 0.002},
+}
 
 
 def test_outputs_are_independent_logits():
@@ -29,6 +36,7 @@ def test_positive_weights():
 
 def _toy(path, n, seed):
     import h5py
+
     rng = np.random.default_rng(seed)
     frames = rng.standard_normal((n, 32, 32)).astype(np.float16)
     labels = np.zeros((n, 3), dtype=np.uint8)
@@ -41,17 +49,33 @@ def _toy(path, n, seed):
 def test_training_learns_resumes_and_is_deterministic(tmp_path):
     _toy(tmp_path / "train.h5", 64, 0)
     _toy(tmp_path / "val.h5", 32, 1)
-    args = dict(train_h5=tmp_path / "train.h5", validation_h5=tmp_path / "val.h5", frames={"size": 32}, seed=1,
-                device="cpu")
-    train_classifier(settings=SETTINGS, checkpoint_path=tmp_path / "a.pt", out_model=tmp_path / "a_model.pt",
-                     out_history=tmp_path / "a.csv", **args)
+    args = dict(
+        train_h5=tmp_path / "train.h5", validation_h5=tmp_path / "val.h5", frames={"size": 32}, seed=1, device="cpu"
+    )
+    train_classifier(
+        settings=SETTINGS,
+        checkpoint_path=tmp_path / "a.pt",
+        out_model=tmp_path / "a_model.pt",
+        out_history=tmp_path / "a.csv",
+        **args,
+    )
     history = pd.read_csv(tmp_path / "a.csv")
     assert history["val_loss"].iloc[-1] < history["val_loss"].iloc[0]
     # two epochs, then "killed": a rerun asking for three resumes and ends with the same weights
-    train_classifier(settings={**SETTINGS, "epochs": 2}, checkpoint_path=tmp_path / "b.pt",
-                     out_model=tmp_path / "b_model.pt", out_history=tmp_path / "b.csv", **args)
-    train_classifier(settings=SETTINGS, checkpoint_path=tmp_path / "b.pt", out_model=tmp_path / "b_model.pt",
-                     out_history=tmp_path / "b.csv", **args)
+    train_classifier(
+        settings={**SETTINGS, "epochs": 2},
+        checkpoint_path=tmp_path / "b.pt",
+        out_model=tmp_path / "b_model.pt",
+        out_history=tmp_path / "b.csv",
+        **args,
+    )
+    train_classifier(
+        settings=SETTINGS,
+        checkpoint_path=tmp_path / "b.pt",
+        out_model=tmp_path / "b_model.pt",
+        out_history=tmp_path / "b.csv",
+        **args,
+    )
     a, _ = load_model(tmp_path / "a_model.pt")
     b, record = load_model(tmp_path / "b_model.pt")
     for pa, pb in zip(a.parameters(), b.parameters()):
@@ -59,8 +83,13 @@ def test_training_learns_resumes_and_is_deterministic(tmp_path):
     assert record["provenance"]["step"] == "pulsar_train"
     assert record["threshold_choice"]["rule"] == "false_alarm"
     # another threshold rule is a new choice on the same weights, not a new training
-    train_classifier(settings={**SETTINGS, "pulse_threshold": {"rule": "accuracy"}}, checkpoint_path=tmp_path / "a.pt",
-                     out_model=tmp_path / "c_model.pt", out_history=tmp_path / "c.csv", **args)
+    train_classifier(
+        settings={**SETTINGS, "pulse_threshold": {"rule": "accuracy"}},
+        checkpoint_path=tmp_path / "a.pt",
+        out_model=tmp_path / "c_model.pt",
+        out_history=tmp_path / "c.csv",
+        **args,
+    )
     c, record = load_model(tmp_path / "c_model.pt")
     for pa, pc in zip(a.parameters(), c.parameters()):
         assert torch.equal(pa, pc)
@@ -122,7 +151,11 @@ def test_false_alarm_threshold_is_the_lowest_within_the_budget():
     p = np.concatenate([noise_p, np.full(50, 0.99), np.full(50, 0.97)])
     snr = np.concatenate([np.zeros(1000), np.full(50, 12.0), np.full(50, 3.0)])  # pulses, sub-threshold pulses
     found = false_alarm_threshold(p, snr, 0.1)
-    assert found == {"threshold": 0.9, "validation_false_alarm_rate": pytest.approx(0.1), "validation_frames_no_signal": 1000}
+    assert found == {
+        "threshold": 0.9,
+        "validation_false_alarm_rate": pytest.approx(0.1),
+        "validation_frames_no_signal": 1000,
+    }
     assert false_alarm_threshold(p, snr, 0.25)["threshold"] == 0.75
 
 
@@ -140,8 +173,10 @@ def test_false_alarm_rule_does_not_depend_on_the_share_of_pulse_frames():
         p = np.zeros((len(labels), 3))
         p[:, 0] = np.concatenate([noise, pulse])
         snr = np.concatenate([np.zeros(500), np.full(n_pulse, 10.0)])
-        chosen[n_pulse] = (decide_thresholds(p, labels, snr, rule)[0][0],
-                           decide_thresholds(p, labels, snr, {"rule": "accuracy"})[0][0])
+        chosen[n_pulse] = (
+            decide_thresholds(p, labels, snr, rule)[0][0],
+            decide_thresholds(p, labels, snr, {"rule": "accuracy"})[0][0],
+        )
     assert chosen[200][0] == chosen[2000][0] == 0.5  # noise reaches 0.495: the lowest grid step above it
     # maximum accuracy moves with the mix: pulses rarer than noise in the overlap 0.2-0.5, then more common
     assert chosen[200][1] == 0.5 and chosen[2000][1] == 0.2
@@ -152,7 +187,9 @@ def test_threshold_rule_errors_name_the_setting(caplog):
 
     labels = np.array([[1, 0, 0]] * 10)
     with pytest.raises(ValueError, match="pulse_threshold.*no frame without pulse signal"):
-        decide_thresholds(np.full((10, 3), 0.5), labels, np.full(10, 9.0), {"rule": "false_alarm", "max_false_alarm_rate": 0.01})
+        decide_thresholds(
+            np.full((10, 3), 0.5), labels, np.full(10, 9.0), {"rule": "false_alarm", "max_false_alarm_rate": 0.01}
+        )
     with pytest.raises(ValueError, match="pulse_threshold.rule"):
         decide_thresholds(np.full((10, 3), 0.5), labels, np.zeros(10), {"rule": "recall"})
     # a budget no threshold meets: the highest one, with a warning
@@ -169,7 +206,9 @@ def _default_config():
 
     from twins.core.config import validate_config
 
-    return validate_config(yaml.safe_load((REPO / "config/config.yaml").read_text()), REPO / "workflow/schemas/config.schema.yaml")
+    return validate_config(
+        yaml.safe_load((REPO / "config/config.yaml").read_text()), REPO / "workflow/schemas/config.schema.yaml"
+    )
 
 
 def test_train_by_model_overrides_one_model_key_by_key():
@@ -180,15 +219,19 @@ def test_train_by_model_overrides_one_model_key_by_key():
     shared, rfigen = (model_train_settings(config, model, SCHEMA) for model in ("dt", "rfigen"))
     assert shared == config["pulsar"]["train"] and shared["dedispersion"]["partial_tracks"] is True
     assert rfigen["dedispersion"] == {**shared["dedispersion"], "partial_tracks": False} and rfigen["epochs"] == 3
-    assert {k: v for k, v in rfigen.items() if k not in ("dedispersion", "epochs")} == \
-        {k: v for k, v in shared.items() if k not in ("dedispersion", "epochs")}
+    assert {k: v for k, v in rfigen.items() if k not in ("dedispersion", "epochs")} == {
+        k: v for k, v in shared.items() if k not in ("dedispersion", "epochs")
+    }
 
 
-@pytest.mark.parametrize("override, message", [
-    ({"nomodel": {"epochs": 3}}, r"train_by_model names \['nomodel'\], not in pulsar.models"),
-    ({"rfigen": {"dedispersion": {"min_coverage": 0}}}, r"train_by_model.rfigen: dedispersion.min_coverage"),
-    ({"rfigen": {"epoch": 3}}, r"train_by_model.rfigen: train: .*'epoch'"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"nomodel": {"epochs": 3}}, r"train_by_model names \['nomodel'\], not in pulsar.models"),
+        ({"rfigen": {"dedispersion": {"min_coverage": 0}}}, r"train_by_model.rfigen: dedispersion.min_coverage"),
+        ({"rfigen": {"epoch": 3}}, r"train_by_model.rfigen: train: .*'epoch'"),
+    ],
+)
 def test_train_by_model_errors_name_the_key(override, message):
     from twins.pulsar.workflow import model_train_settings
 

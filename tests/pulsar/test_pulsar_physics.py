@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pulsar_common import REPO, settings_dt  # noqa: F401  (fixture)
+from tests.pulsar.pulsar_common import REPO
 from twins.pulsar.dispersion import dispersion_delay, scattering_time, smearing_time
 from twins.pulsar.pulsar_dt import BB_BIT, NB_BIT, Pulsar, add_pulses, pulse_templates, simulate_scan
 from twins.pulsar.snr import measured_snr
@@ -13,8 +13,17 @@ TELESCOPE = load_telescope(REPO / "resources/pulsar/effelsberg_lband.yaml")
 
 
 def narrow_pulsar(dm, snr=50.0, tau=0.0):
-    return Pulsar(period=1.0, dm=dm, component_offsets=np.array([0.0]), component_sigmas=np.array([5e-5]),
-                  component_weights=np.array([1.0]), tau_1ghz=tau, spectral_index=0.0, mean_snr=snr, modulation_index=0.0)
+    return Pulsar(
+        period=1.0,
+        dm=dm,
+        component_offsets=np.array([0.0]),
+        component_sigmas=np.array([5e-5]),
+        component_weights=np.array([1.0]),
+        tau_1ghz=tau,
+        spectral_index=0.0,
+        mean_snr=snr,
+        modulation_index=0.0,
+    )
 
 
 def test_delay_law_values():
@@ -44,8 +53,11 @@ def test_scattering_tail_follows_f_to_the_minus_4_4():
     def centroid(t):  # samples; an exponential tail moves the mean arrival by tau
         return (np.arange(len(t))[:, None] * t).sum(axis=0) / t.sum(axis=0)
 
-    shift = centroid(scattered) - centroid(plain[: len(scattered)] if len(plain) > len(scattered) else
-                                           np.pad(plain, ((0, len(scattered) - len(plain)), (0, 0))))
+    shift = centroid(scattered) - centroid(
+        plain[: len(scattered)]
+        if len(plain) > len(scattered)
+        else np.pad(plain, ((0, len(scattered) - len(plain)), (0, 0)))
+    )
     tau = scattering_time(2e-3, TELESCOPE.frequencies_mhz) / TELESCOPE.tsamp_s
     np.testing.assert_allclose(shift[[0, -1]], tau[[0, -1]], rtol=0.05)
     np.testing.assert_allclose(plain.sum(axis=0), scattered.sum(axis=0), rtol=0.02)  # fluence kept

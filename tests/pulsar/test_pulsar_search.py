@@ -52,7 +52,9 @@ def test_boxcar_snr_recovers_an_injected_pulse():
     # injected S/N of a width-8 boxcar in 128 channels at unit pixel noise: a * 128 * 8 / sqrt(128 * 8)
     amplitude = 10.0 / np.sqrt(128 * 8)
     stat = boxcar_snr(branch(torch.as_tensor(_track_frame(30, 64, amplitude))))[0]
-    assert stat.max().item() == pytest.approx(10.0, rel=0.15)  # trial grid, subband averaging and mean removal lose little
+    assert stat.max().item() == pytest.approx(
+        10.0, rel=0.15
+    )  # trial grid, subband averaging and mean removal lose little
     assert stat.argmax().item() == pytest.approx(32 * 64 / 128, abs=2)  # at the trial of its sweep
     assert stat[0].item() < 0.6 * stat.max().item()  # not at zero DM
     # pure noise: unit-noise plane samples, and a search maximum of a few sigma, far below 10
@@ -90,8 +92,8 @@ def test_snr_feature_widens_the_head_and_dropout_is_off_in_eval():
 def test_schema_rejects_bad_search_settings():
     import yaml
 
+    from tests.pulsar.pulsar_common import REPO
     from twins.core.config import validate_config
-    from pulsar_common import REPO
 
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     config["pulsar"]["train"]["dedispersion"] = {"min_coverage": 0}
@@ -115,7 +117,6 @@ def test_time_sample_clipping_removes_an_impulse_and_keeps_a_low_dm_pulse():
     # the impulse alone leaves nothing above the noise at zero DM once clipped
     assert boxcar_snr(clip(torch.as_tensor(noise + impulse)))[0, 0].item() < 5.0
     assert boxcar_snr(Dedispersion(128, zero_dm=False, **common)(torch.as_tensor(noise + impulse)))[0, 0].item() > 20
-
 
 
 def test_group_clipping_removes_a_partial_band_impulse_and_keeps_a_low_dm_pulse():

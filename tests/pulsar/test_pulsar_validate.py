@@ -16,7 +16,10 @@ def test_false_positives_split_by_what_the_kept_frame_holds():
     assert rates["pulse_false_positive_rate_no_signal"] == pytest.approx(1 / 2)
     assert rates["pulse_false_positive_rate_sub_threshold_pulse"] == pytest.approx(1 / 2)
     # no frame of a kind: None, not a made-up 0
-    assert false_positive_rates(pulse_pred[:4], pulse_true[:4], snr[:4])["pulse_false_positive_rate_sub_threshold_pulse"] is None
+    assert (
+        false_positive_rates(pulse_pred[:4], pulse_true[:4], snr[:4])["pulse_false_positive_rate_sub_threshold_pulse"]
+        is None
+    )
 
 
 def test_accuracy_interval_is_the_wilson_score_interval():

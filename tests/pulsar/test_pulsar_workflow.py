@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from pulsar_common import PARKES, PARKES_MASK
-from helpers import make_workdir, planned_jobs, planned_jobs_with, snakemake
+from tests.helpers import make_workdir, planned_jobs, planned_jobs_with, snakemake
+from tests.pulsar.pulsar_common import PARKES, PARKES_MASK
 from twins.core.io import get_provenance
 
 pytestmark = pytest.mark.workflow
@@ -17,15 +17,16 @@ TINY = {
     "twins": ["pulsar"],
     "pulsar": {
         "frames": {"size": 64, "time_downsample": 2, "freq_downsample": 4},
-        "datasets": {"dt": {"generator": "pulsar_dt", "scans": 6, "scan_seconds": 0.25},
-                     "rfigen": {"generator": "rfi_gen", "frames_per_class": 4},
-                     # config/config.yaml's datasets merge in: keep its held-out observation tiny
-                     "obs": {"generator": "pulsar_dt", "scans": 2, "scan_seconds": 0.25}},
+        "datasets": {
+            "dt": {"generator": "pulsar_dt", "scans": 6, "scan_seconds": 0.25},
+            "rfigen": {"generator": "rfi_gen", "frames_per_class": 4},
+            # config/config.yaml's datasets merge in: keep its held-out observation tiny
+            "obs": {"generator": "pulsar_dt", "scans": 2, "scan_seconds": 0.25},
+        },
         "models": {"dt": "dt"},
         "train": {"epochs": 1, "channels": [4, 8], "batch_size": 32},
         "validate": {"throughput_frames": 32},
-        "generate": {"simulated": ["dt"],
-                     "real": {"parkes": {"path": str(PARKES), "mask": str(PARKES_MASK)}}},
+        "generate": {"simulated": ["dt"], "real": {"parkes": {"path": str(PARKES), "mask": str(PARKES_MASK)}}},
     },
 }
 
@@ -39,12 +40,14 @@ def workdir(tmp_path_factory):
     return path
 
 
-
 def test_chain_outputs_and_provenance(workdir):
     metrics = json.loads((workdir / "results/pulsar/validate/dt/metrics.json").read_text())
     assert set(metrics["datasets"]) == {"dt", "rfigen", "obs"} and metrics["datasets"]["rfigen"]["in_domain"] is False
     assert metrics["throughput"]["frames_per_s"] > 0 and metrics["throughput"]["real_time_factor"] > 0
-    assert metrics["threshold_choice"]["rule"] == "false_alarm" and metrics["threshold_choice"]["validation_frames_no_signal"] > 0
+    assert (
+        metrics["threshold_choice"]["rule"] == "false_alarm"
+        and metrics["threshold_choice"]["validation_frames_no_signal"] > 0
+    )
     parkes = metrics["observations"]["parkes"]
     assert parkes["frames"] == 4096 // 64 * (832 // 64)  # the real file keeps its own resolution
     assert parkes["flagging_vs_mask"]["f1"] >= 0.9

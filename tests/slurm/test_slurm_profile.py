@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 
-from helpers import REPO, make_workdir, snakemake
+from tests.helpers import REPO, make_workdir, snakemake
 
 pytestmark = pytest.mark.slurm
 
@@ -26,9 +26,16 @@ TINY = {
     "calo": {
         "simulate": {"events": 200, "chunks": 2},
         "models": ["gan3d"],
-        "train": {"gan3d": {"epochs": 1, "batch_size": 32, "latent_size": 16,
-                            "generator_channels": [8, 4], "discriminator_channels": [4, 8]}},
-    }
+        "train": {
+            "gan3d": {
+                "epochs": 1,
+                "batch_size": 32,
+                "latent_size": 16,
+                "generator_channels": [8, 4],
+                "discriminator_channels": [4, 8],
+            }
+        },
+    },
 }
 
 
@@ -37,8 +44,13 @@ def slurm_profile(directory) -> str:
     checks by squeue soon after submission, and the training memory/runtime cut to fit the node."""
     profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
     profile["set-resources"]["calo_train"].update({"mem_mb": 3000, "runtime": 30})
-    profile.update({"slurm-status-command": "squeue", "slurm-init-seconds-before-status-checks": 2,
-                    "seconds-between-status-checks": 2})
+    profile.update(
+        {
+            "slurm-status-command": "squeue",
+            "slurm-init-seconds-before-status-checks": 2,
+            "seconds-between-status-checks": 2,
+        }
+    )
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "config.yaml").write_text(yaml.safe_dump(profile))
     return str(directory)
@@ -65,8 +77,12 @@ def partition():
 
 @pytest.fixture(scope="module")
 def slurm_env(partition):
-    return {"TWINS_SLURM_PARTITION": partition, "TWINS_SLURM_ACCOUNT": "twins",
-            "TWINS_SLURM_GPU_PARTITION": partition, "TWINS_SLURM_GPU_MODEL": "fake"}
+    return {
+        "TWINS_SLURM_PARTITION": partition,
+        "TWINS_SLURM_ACCOUNT": "twins",
+        "TWINS_SLURM_GPU_PARTITION": partition,
+        "TWINS_SLURM_GPU_MODEL": "fake",
+    }
 
 
 def submitted_jobs(output: str) -> dict[str, list[int]]:
@@ -119,8 +135,10 @@ def test_outputs_equal_a_local_run_with_the_same_seed(slurm_run, tmp_path):
     local_dir = make_workdir(tmp_path, TINY)
     snakemake(local_dir, TARGET, "--cores", "2", "--configfile", "tiny.yaml")
     for name in ("train.h5", "validation.h5", "test.h5"):
-        with h5py.File(slurm_dir / "results/calo/preprocess" / name) as a, \
-                h5py.File(local_dir / "results/calo/preprocess" / name) as b:
+        with (
+            h5py.File(slurm_dir / "results/calo/preprocess" / name) as a,
+            h5py.File(local_dir / "results/calo/preprocess" / name) as b,
+        ):
             assert set(a) == set(b)
             for key in a:
                 np.testing.assert_array_equal(a[key][()], b[key][()], err_msg=f"{name}:{key}")
@@ -137,16 +155,46 @@ def test_a_failing_job_is_reported_and_retried_per_the_profile(tmp_path, slurm_e
     retries = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())["retries"]
     broken = tmp_path / "broken.root"
     broken.write_bytes(b"not a ROOT file" * 100)
-    config = {"twins": ["calo"], "calo": {"convert": {"source": "external", "external": {
-        "files": [str(broken)], "tree": "hits", "cells_branch": "edep", "cells_shape": [4, 4, 6],
-        "cells_order": "xyz", "cells_unit": "GeV", "energy_branch": "e0",
-        "geometry": {"name": "block", "material": "PbWO4",
-                     "materials_file": str(REPO / "resources/calo/materials.yaml"), "nx": 4, "ny": 4, "nz": 6,
-                     "cell_size_x_mm": 10.0, "cell_size_y_mm": 10.0, "layer_thickness_mm": 8.9}}}}}
+    config = {
+        "twins": ["calo"],
+        "calo": {
+            "convert": {
+                "source": "external",
+                "external": {
+                    "files": [str(broken)],
+                    "tree": "hits",
+                    "cells_branch": "edep",
+                    "cells_shape": [4, 4, 6],
+                    "cells_order": "xyz",
+                    "cells_unit": "GeV",
+                    "energy_branch": "e0",
+                    "geometry": {
+                        "name": "block",
+                        "material": "PbWO4",
+                        "materials_file": str(REPO / "resources/calo/materials.yaml"),
+                        "nx": 4,
+                        "ny": 4,
+                        "nz": 6,
+                        "cell_size_x_mm": 10.0,
+                        "cell_size_y_mm": 10.0,
+                        "layer_thickness_mm": 8.9,
+                    },
+                },
+            }
+        },
+    }
     (tmp_path / "run").mkdir()
     workdir = make_workdir(tmp_path / "run", config)
-    result = snakemake(workdir, "results/calo/showers.h5", "--profile", slurm_profile(tmp_path / "profile"),
-                       "--configfile", "tiny.yaml", env=slurm_env, check=False)
+    result = snakemake(
+        workdir,
+        "results/calo/showers.h5",
+        "--profile",
+        slurm_profile(tmp_path / "profile"),
+        "--configfile",
+        "tiny.yaml",
+        env=slurm_env,
+        check=False,
+    )
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "Error in rule calo_convert" in output

@@ -1,16 +1,11 @@
 """Fixtures of the TPC tests: the MPD-like detector and a small segment sample."""
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from tpc_samples import DETECTOR_FILE, SIMULATE  # noqa: E402
-from twins.tpc.detector import load_detector  # noqa: E402
-from twins.tpc.tracks import sample_segments  # noqa: E402
+from tests.tpc.tpc_samples import DETECTOR_FILE, SIMULATE
+from twins.tpc.detector import load_detector
+from twins.tpc.tracks import sample_segments
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tpc_samples import DETECTOR_FILE, SIMULATE
+from tests.tpc.tpc_samples import DETECTOR_FILE, SIMULATE
 from twins.tpc.detector import DetectorError, detector_from_dict, load_detector
 from twins.tpc.tracks import FEATURES, GEV_PER_TESLA_METRE, cross_rows, sample_segments, sample_tracks
 

@@ -4,16 +4,15 @@ import numpy as np
 import pytest
 import uproot
 
+from tests.tpc.tpc_samples import DETECTOR_FILE, SIMULATE
 from twins.core.io import InputFileError, get_provenance
 from twins.tpc.convert import convert_root_to_hdf5
 from twins.tpc.dataset import feature_columns, read_segments_h5
 from twins.tpc.padrow import PadRowSimulator
-from twins.tpc.preprocess import (ENCODED, inverse_log_transform, log_transform, preprocess, split_indices)
+from twins.tpc.preprocess import ENCODED, inverse_log_transform, log_transform, preprocess, split_indices
 from twins.tpc.production import chunk_segments, simulate_chunk
 from twins.tpc.rootio import iterate_root_segments, write_segments_root
 from twins.tpc.tracks import FEATURES
-
-from tpc_samples import DETECTOR_FILE, SIMULATE
 
 
 @pytest.fixture(scope="module")

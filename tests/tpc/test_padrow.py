@@ -13,8 +13,14 @@ def quiet(detector):
 
 
 def fixed_segments(n, **values):
-    base = {"crossing_angle": 0.0, "dip_angle": 0.0, "drift_length": 50.0, "pad_coordinate": 10.5,
-            "pad_row": 0, "beta_gamma": 4.0}
+    base = {
+        "crossing_angle": 0.0,
+        "dip_angle": 0.0,
+        "drift_length": 50.0,
+        "pad_coordinate": 10.5,
+        "pad_row": 0,
+        "beta_gamma": 4.0,
+    }
     base.update(values)
     return {k: np.full(n, v, dtype=np.int64 if k == "pad_row" else np.float64) for k, v in base.items()}
 
@@ -28,8 +34,12 @@ def test_relative_ionisation_has_its_minimum_near_beta_gamma_3_to_4():
 
 
 def test_cluster_sizes_normalised_with_argon_mean():
-    p = cluster_size_table({"cluster_size_probabilities": [0.656, 0.15, 0.064, 0.035, 0.0225, 0.0155, 0.0105,
-                                                          0.0081, 0.0061, 0.0049], "max_cluster_size": 200})
+    p = cluster_size_table(
+        {
+            "cluster_size_probabilities": [0.656, 0.15, 0.064, 0.035, 0.0225, 0.0155, 0.0105, 0.0081, 0.0061, 0.0049],
+            "max_cluster_size": 200,
+        }
+    )
     assert p.sum() == pytest.approx(1.0)
     assert 2.5 < (np.arange(1, 201) * p).sum() < 4.0
     assert p[99] / p[49] == pytest.approx(0.25, rel=1e-6)  # the 1/n^2 delta-electron tail

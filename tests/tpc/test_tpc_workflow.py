@@ -8,7 +8,7 @@ import re
 import pytest
 import uproot
 
-from helpers import make_workdir, planned_jobs, planned_jobs_with, snakemake
+from tests.helpers import make_workdir, planned_jobs, planned_jobs_with, snakemake
 from twins.core.io import get_provenance
 
 pytestmark = pytest.mark.workflow
@@ -31,7 +31,6 @@ def workdir(tmp_path_factory):
     return path
 
 
-
 def test_chain_writes_outputs_with_provenance(workdir):
     for variant in ("fast4", "fast6"):
         summary = json.loads((workdir / f"results/tpc/validate/{variant}/metrics.json").read_text())["summary"]
@@ -51,8 +50,11 @@ def test_chain_writes_outputs_with_provenance(workdir):
 def test_nothing_left_to_do_and_reruns_are_exact(workdir):
     assert planned_jobs(snakemake(workdir, "-n", "--configfile", "tiny.yaml").stdout) == {}
     assert set(planned_jobs_with(workdir, TINY, ("tpc", "train", "epochs"), 2, "e.yaml")) == AFTER_TRAINING
-    assert set(planned_jobs_with(workdir, TINY, ("tpc", "validate", "n_bins"), 4, "b.yaml")) == {"tpc_validate", "tpc_report",
-                                                                                      "all"}
+    assert set(planned_jobs_with(workdir, TINY, ("tpc", "validate", "n_bins"), 4, "b.yaml")) == {
+        "tpc_validate",
+        "tpc_report",
+        "all",
+    }
     jobs = planned_jobs_with(workdir, TINY, ("tpc", "simulate", "segments"), 700, "s.yaml")
     assert jobs["tpc_simulate"] == 2 and {"tpc_convert", "tpc_preprocess"} | AFTER_TRAINING <= set(jobs)
 

@@ -14,8 +14,17 @@ from twins.tpc.tracks import FEATURES
 from twins.tpc.train import train_variant
 from twins.tpc.validate import validate_variant
 
-TRAIN = {"epochs": 2, "batch_size": 16, "latent_size": 4, "generator_hidden": [16], "critic_hidden": [16],
-         "n_critic": 2, "gp_lambda": 10.0, "lr_generator": 1e-3, "lr_critic": 1e-3}
+TRAIN = {
+    "epochs": 2,
+    "batch_size": 16,
+    "latent_size": 4,
+    "generator_hidden": [16],
+    "critic_hidden": [16],
+    "n_critic": 2,
+    "gp_lambda": 10.0,
+    "lr_generator": 1e-3,
+    "lr_critic": 1e-3,
+}
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +38,19 @@ def splits(tmp_path_factory, detector, segments):
     for name, sl in (("train", slice(0, 200)), ("validation", slice(200, 300)), ("test", slice(300, 400))):
         part = {k: v[sl] for k, v in segments.items()}
         files[name] = path / f"{name}.h5"
-        write_segments_h5(files[name], {
-            "response": responses[sl], "features": np.stack([part[k].astype(float) for k in FEATURES], axis=1),
-            "log_response": log_transform(responses[sl]), "encoded": encode(part, detector, scales),
-        }, detector.to_dict(), {"step": "test"}, columns={"encoded": list(ENCODED)}, attrs={"scales": scales})
+        write_segments_h5(
+            files[name],
+            {
+                "response": responses[sl],
+                "features": np.stack([part[k].astype(float) for k in FEATURES], axis=1),
+                "log_response": log_transform(responses[sl]),
+                "encoded": encode(part, detector, scales),
+            },
+            detector.to_dict(),
+            {"step": "test"},
+            columns={"encoded": list(ENCODED)},
+            attrs={"scales": scales},
+        )
     return path, files
 
 
@@ -59,29 +77,46 @@ def test_profile_chi2_sees_a_shift_and_not_a_resample():
 def test_train_resume_generate_validate_report(splits):
     path, files = splits
     common = dict(train_h5=files["train"], validation_h5=files["validation"], settings=TRAIN, seed=3, device="cpu")
-    train_variant("fast6", checkpoint_path=path / "ck.pt", out_model=path / "model.pt", out_history=path / "h.csv",
-                  **common)
+    train_variant(
+        "fast6", checkpoint_path=path / "ck.pt", out_model=path / "model.pt", out_history=path / "h.csv", **common
+    )
     history = pd.read_csv(path / "h.csv")
     assert list(history["epoch"]) == [0, 1] and np.isfinite(history["val_wasserstein"]).all()
     # a run killed after epoch 0 resumes from its checkpoint and ends with the same weights
-    train_variant("fast6", checkpoint_path=path / "ck1.pt", out_model=path / "m1.pt", out_history=path / "h1.csv",
-                  **{**common, "settings": {**TRAIN, "epochs": 1}})
-    train_variant("fast6", checkpoint_path=path / "ck1.pt", out_model=path / "m2.pt", out_history=path / "h2.csv",
-                  **common)
+    train_variant(
+        "fast6",
+        checkpoint_path=path / "ck1.pt",
+        out_model=path / "m1.pt",
+        out_history=path / "h1.csv",
+        **{**common, "settings": {**TRAIN, "epochs": 1}},
+    )
+    train_variant(
+        "fast6", checkpoint_path=path / "ck1.pt", out_model=path / "m2.pt", out_history=path / "h2.csv", **common
+    )
     full, resumed = torch.load(path / "model.pt"), torch.load(path / "m2.pt")
     for key, value in full["generator_state"].items():
         torch.testing.assert_close(value, resumed["generator_state"][key])
-    train_variant("fast4", checkpoint_path=path / "ck4.pt", out_model=path / "m4.pt", out_history=path / "h4.csv",
-                  **common)
+    train_variant(
+        "fast4", checkpoint_path=path / "ck4.pt", out_model=path / "m4.pt", out_history=path / "h4.csv", **common
+    )
     metrics = {}
     (path / "sim.json").write_text('{"segments": 100, "seconds": 1.0, "segments_per_second": 100.0}')
     for variant, model in (("fast6", path / "model.pt"), ("fast4", path / "m4.pt")):
-        generate_for_test(model, files["test"], {"batch_size": 32}, 1, "cpu", path / f"{variant}.h5",
-                          path / f"{variant}.json")
+        generate_for_test(
+            model, files["test"], {"batch_size": 32}, 1, "cpu", path / f"{variant}.h5", path / f"{variant}.json"
+        )
         out = {k: path / f"{variant}_{k}.png" for k in ("profiles", "moments", "examples")}
         out["metrics"] = metrics[variant] = path / f"{variant}_metrics.json"
-        validate_variant(variant, files["test"], files["validation"], path / f"{variant}.h5", [path / "sim.json"],
-                         path / f"{variant}.json", {"n_bins": 3, "n_examples": 2}, out)
+        validate_variant(
+            variant,
+            files["test"],
+            files["validation"],
+            path / f"{variant}.h5",
+            [path / "sim.json"],
+            path / f"{variant}.json",
+            {"n_bins": 3, "n_examples": 2},
+            out,
+        )
         summary = read_json(out["metrics"])["summary"]
         assert summary["speed_ratio"] == pytest.approx(summary["generator_segments_per_second"] / 100.0)
         assert summary["chi2_ndf_all_conditions"] > 0 and summary["chi2_ndf_fast4_conditions_floor"] > 0
@@ -92,11 +127,21 @@ def test_train_resume_generate_validate_report(splits):
 
 def test_generation_is_seeded(splits):
     path, files = splits
-    train_variant("fast4", files["train"], files["validation"], {**TRAIN, "epochs": 1}, 3, "cpu", path / "g.pt",
-                  path / "gm.pt", path / "gh.csv")
+    train_variant(
+        "fast4",
+        files["train"],
+        files["validation"],
+        {**TRAIN, "epochs": 1},
+        3,
+        "cpu",
+        path / "g.pt",
+        path / "gm.pt",
+        path / "gh.csv",
+    )
     for name in ("a", "b"):
-        generate_for_test(path / "gm.pt", files["test"], {"batch_size": 64}, 5, "cpu", path / f"{name}.h5",
-                          path / f"{name}.json")
+        generate_for_test(
+            path / "gm.pt", files["test"], {"batch_size": 64}, 5, "cpu", path / f"{name}.h5", path / f"{name}.json"
+        )
     import h5py
 
     with h5py.File(path / "a.h5") as a, h5py.File(path / "b.h5") as b:

@@ -12,7 +12,7 @@ def _spectrograms(rng, n, spikes, f=8, t=32):
     """Exponential (white-noise) energies with a loud block at the given (segment, time bin)s."""
     energy = rng.exponential(1.0, (n, f, t))
     for seg, tb in spikes:
-        energy[seg, 2:5, tb: tb + 2] = 100.0
+        energy[seg, 2:5, tb : tb + 2] = 100.0
     return energy
 
 

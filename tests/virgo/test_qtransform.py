@@ -89,8 +89,7 @@ def test_gw150914_chirp_found_in_the_real_strain():
     asd = estimate_asd(strain, fft_length=4.0)
     assert 4e-24 < asd.at(np.array([200.0]))[0] < 2e-23  # about 8e-24 /sqrt(Hz) (README)
     white = whiten(strain.crop(1126259454.4, 1126259470.4), asd, crop=1.0)
-    gram = q_transform(white, log_frequencies(20, 500, 128), 12.0, n_times=512,
-                       window=(1126259461.4, 1126259463.4))
+    gram = q_transform(white, log_frequencies(20, 500, 128), 12.0, n_times=512, window=(1126259461.4, 1126259463.4))
     t_peak, f_peak, e_peak = gram.peak()
     assert abs(t_peak - 1126259462.4) < 0.1
     assert 30 < f_peak < 400

@@ -5,13 +5,19 @@ import copy
 import h5py
 import numpy as np
 import pytest
-from virgo_fixtures import ASD_FILE, CHANNELS_FILE, SIMULATE
 
+from tests.virgo.virgo_fixtures import ASD_FILE, CHANNELS_FILE, SIMULATE
 from twins.core.io import get_provenance
 from twins.virgo.noise import load_psd_fit
 from twins.virgo.qtransform import estimate_asd, log_frequencies, q_transform, whiten
 from twins.virgo.simulate import (
-    LASER_WAVELENGTH_M, Transients, load_channels, optimal_snr, read_catalogue, run_simulate, simulate_detector,
+    LASER_WAVELENGTH_M,
+    Transients,
+    load_channels,
+    optimal_snr,
+    read_catalogue,
+    run_simulate,
+    simulate_detector,
 )
 from twins.virgo.timeseries import read_detector, read_gwosc
 
@@ -58,8 +64,10 @@ def test_simulation_is_balanced_deterministic_and_carries_truth(simulate_setting
     glitches = catalogue[catalogue.label == "glitch"]
     # peak fringe frequency 2 |v|max / lambda sets the arch's top, inside the drawn range
     assert glitches.fringe_frequency_hz.between(55, 210).all()
-    np.testing.assert_allclose(glitches.amplitude_m * 4 * np.pi * glitches.motion_frequency_hz / LASER_WAVELENGTH_M,
-                               glitches.fringe_frequency_hz)
+    np.testing.assert_allclose(
+        glitches.amplitude_m * 4 * np.pi * glitches.motion_frequency_hz / LASER_WAVELENGTH_M,
+        glitches.fringe_frequency_hz,
+    )
     other = simulate_detector(simulate_settings, ASD_FILE, CHANNELS_FILE, seed=6)
     assert not np.array_equal(strain.data, other[0].data)
 

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from virgo_fixtures import ASD_FILE, CHANNELS_FILE, PREPROCESS, SIMULATE
 
+from tests.virgo.virgo_fixtures import ASD_FILE, CHANNELS_FILE, PREPROCESS, SIMULATE
 from twins.core.io import get_provenance
 from twins.virgo.generate import run_generate
 from twins.virgo.glitchflow import AttentionGate, GlitchFlow
@@ -52,10 +52,10 @@ def test_preprocess_selects_the_bench_witnesses_and_writes_tframes(chain):
     assert set(train.fringe_channels) <= set(train.channels)  # displacement / velocity witnesses only
     assert set(train.power_channels) <= set(train.channels)  # scattered-light power monitors only
     assert train.inputs.shape == (len(train), 2 * k + p + r, 64, 64) and train.target.shape == (len(train), 64, 64)
-    assert np.all(train.target >= 0) and np.all(np.abs(train.inputs[:, 1: 2 * k: 2]) <= np.pi + 1e-6)
-    fringe = train.inputs[:, 2 * k: 2 * k + p]
+    assert np.all(train.target >= 0) and np.all(np.abs(train.inputs[:, 1 : 2 * k : 2]) <= np.pi + 1e-6)
+    fringe = train.inputs[:, 2 * k : 2 * k + p]
     assert np.all((fringe >= 0) & (fringe <= 1 + 1e-6))
-    field = train.inputs[:, 2 * k + p:]
+    field = train.inputs[:, 2 * k + p :]
     assert np.all(field >= 0) and np.all(field == field[:, :, :1, :])  # one value per time bin
     sizes = [len(read_tframe(out[s])) for s in ("train", "validation", "test")]
     assert sizes == [4, 2, 2]
@@ -83,8 +83,8 @@ def test_glitchflow_learns_to_map_a_witness_blob_to_the_strain():
     y = np.ones((8, 16, 16), np.float32)
     for i in range(8):
         t = rng.integers(2, 12)
-        x[i, 0, 2:4, t: t + 3] = 20.0  # low-frequency witness transient
-        y[i, 8:12, t: t + 3] = 5.0  # arch higher up in the strain at the same time
+        x[i, 0, 2:4, t : t + 3] = 20.0  # low-frequency witness transient
+        y[i, 8:12, t : t + 3] = 5.0  # arch higher up in the strain at the same time
     model = GlitchFlow(1, [8, 16, 16])
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
@@ -100,8 +100,12 @@ def test_glitchflow_learns_to_map_a_witness_blob_to_the_strain():
 
 def test_train_resumes_from_checkpoint_and_generate_validate_run(chain):
     d, out = chain
-    paths = dict(checkpoint_path=d / "ck.pt", out_model=d / "model.pt", out_history=d / "hist.csv",
-                 out_losses_png=d / "losses.png")
+    paths = dict(
+        checkpoint_path=d / "ck.pt",
+        out_model=d / "model.pt",
+        out_history=d / "hist.csv",
+        out_losses_png=d / "losses.png",
+    )
     # a constant learning rate, so that raising `epochs` may resume (a cosine schedule would restart)
     constant = {**TRAIN, "lr_schedule": "constant"}
     train_glitchflow({**constant, "epochs": 1}, out["train"], out["validation"], 42, "cpu", **paths)
@@ -113,12 +117,27 @@ def test_train_resumes_from_checkpoint_and_generate_validate_run(chain):
     for key in straight:
         torch.testing.assert_close(resumed[key], straight[key])
 
-    run_generate({"batch_size": 4, "latency_segments": 2}, PREPROCESS, d / "model.pt", out["test"],
-                 d / "segments.h5", out["asd"], "cpu", d / "generated.h5", d / "timing.json")
+    run_generate(
+        {"batch_size": 4, "latency_segments": 2},
+        PREPROCESS,
+        d / "model.pt",
+        out["test"],
+        d / "segments.h5",
+        out["asd"],
+        "cpu",
+        d / "generated.h5",
+        d / "timing.json",
+    )
     timing = json.loads((d / "timing.json").read_text())["latency"]
     assert timing["segments"] == 2 and timing["real_time_factor"] > 0
-    run_validate({"snr_thresholds": [3, 6], "min_cluster_pixels": 32}, d / "generated.h5", out["selection"],
-                 d / "timing.json", d / "metrics.json", d / "curves.csv")
+    run_validate(
+        {"snr_thresholds": [3, 6], "min_cluster_pixels": 32},
+        d / "generated.h5",
+        out["selection"],
+        d / "timing.json",
+        d / "metrics.json",
+        d / "curves.csv",
+    )
     metrics = json.loads((d / "metrics.json").read_text())
     assert set(metrics["accuracy"]) == {"snr_3", "snr_6"}
     for a in metrics["accuracy"].values():
@@ -146,8 +165,12 @@ def test_l1_domains_and_cosine_schedule():
 def test_cosine_schedule_does_not_resume_when_epochs_change(chain, caplog):
     """The cosine rate of an epoch depends on `epochs`: a checkpoint of a 1-epoch run cannot continue a 2-epoch one."""
     d, out = chain
-    paths = dict(checkpoint_path=d / "ck_cos.pt", out_model=d / "m_cos.pt", out_history=d / "h_cos.csv",
-                 out_losses_png=d / "l_cos.png")
+    paths = dict(
+        checkpoint_path=d / "ck_cos.pt",
+        out_model=d / "m_cos.pt",
+        out_history=d / "h_cos.csv",
+        out_losses_png=d / "l_cos.png",
+    )
     cosine = {**TRAIN, "lr_schedule": "cosine"}
     train_glitchflow({**cosine, "epochs": 1}, out["train"], out["validation"], 42, "cpu", **paths)
     with caplog.at_level("INFO", logger="twins.core.training"):

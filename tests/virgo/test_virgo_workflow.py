@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from helpers import REPO, make_workdir, planned_jobs, planned_jobs_with, snakemake
+from tests.helpers import REPO, make_workdir, planned_jobs, planned_jobs_with, snakemake
 from twins.core.io import get_provenance
 
 pytestmark = pytest.mark.workflow
@@ -59,7 +59,8 @@ def test_real_gw150914_qscan_finds_the_chirp(workdir):
 
 def test_without_the_real_file_the_simulated_chain_still_runs(workdir):
     (workdir / "nofile.yaml").write_text(
-        yaml.safe_dump({**TINY, "virgo": {**TINY["virgo"], "report": {"gwosc_file": "missing.hdf5"}}}))
+        yaml.safe_dump({**TINY, "virgo": {**TINY["virgo"], "report": {"gwosc_file": "missing.hdf5"}}})
+    )
     result = snakemake(workdir, "-n", "--configfile", "nofile.yaml")
     assert "virgo_qscan" not in planned_jobs(result.stdout)
     assert "missing.hdf5 not found" in result.stderr

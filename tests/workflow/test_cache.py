@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import make_workdir, snakemake
+from tests.helpers import make_workdir, snakemake
 
 pytestmark = pytest.mark.workflow
 

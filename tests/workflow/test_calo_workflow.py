@@ -11,7 +11,7 @@ import pytest
 import uproot
 import yaml
 
-from helpers import make_workdir, planned_jobs, snakemake
+from tests.helpers import make_workdir, planned_jobs, snakemake
 from twins.calo.hdf5io import read_showers_h5
 from twins.core.io import get_provenance
 
@@ -22,11 +22,18 @@ TINY = {
     "calo": {
         "simulate": {"events": 200, "chunks": 2},
         "models": ["gan3d", "caloinn"],
-        "train": {"gan3d": {"epochs": 2, "batch_size": 32, "latent_size": 16,
-                            "generator_channels": [8, 4], "discriminator_channels": [4, 8]},
-                  "caloinn": {"epochs": 2, "batch_size": 32, "blocks": 2, "hidden_features": [16], "bins": 4}},
+        "train": {
+            "gan3d": {
+                "epochs": 2,
+                "batch_size": 32,
+                "latent_size": 16,
+                "generator_channels": [8, 4],
+                "discriminator_channels": [4, 8],
+            },
+            "caloinn": {"epochs": 2, "batch_size": 32, "blocks": 2, "hidden_features": [16], "bins": 4},
+        },
         "validate": {"n_bins": 10, "energy_bins_gev": [10, 40, 70, 100]},
-    }
+    },
 }
 CHAIN_AFTER_TRAINING = {"calo_train", "calo_generate", "calo_validate", "calo_report", "all"}
 
@@ -112,8 +119,18 @@ def test_same_seed_gives_identical_simulation(workdir):
     with uproot.open(path) as f:
         before = f["showers"].arrays(library="np")
         before_record = str(f["provenance"])
-    snakemake(workdir, "--cores", "1", "--configfile", "tiny.yaml", "--forcerun", "calo_simulate",
-              "--until", "calo_simulate", str(path.relative_to(workdir)))
+    snakemake(
+        workdir,
+        "--cores",
+        "1",
+        "--configfile",
+        "tiny.yaml",
+        "--forcerun",
+        "calo_simulate",
+        "--until",
+        "calo_simulate",
+        str(path.relative_to(workdir)),
+    )
     with uproot.open(path) as f:
         after = f["showers"].arrays(library="np")
         assert str(f["provenance"]) == before_record
@@ -125,6 +142,13 @@ def test_report_is_self_contained_with_every_figure(workdir):
     snakemake(workdir, "--configfile", "tiny.yaml", "--report", "report.html")
     html = (workdir / "report.html").read_text()
     assert "Calorimeter" in html
-    for name in ("e_ratio", "longitudinal_profile", "radial_profile", "average_shower", "losses", "metrics",
-                 "e_ratio_per_energy_bin"):
+    for name in (
+        "e_ratio",
+        "longitudinal_profile",
+        "radial_profile",
+        "average_shower",
+        "losses",
+        "metrics",
+        "e_ratio_per_energy_bin",
+    ):
         assert re.search(rf"{name}\.(png|html)", html), f"{name} missing from the report"

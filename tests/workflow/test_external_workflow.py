@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from helpers import REPO, planned_jobs, snakemake
+from tests.helpers import REPO, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -32,20 +32,53 @@ def test_external_geant4_files_replace_the_simulation(tmp_path):
     with uproot.recreate(foreign) as f:
         f.mktree("hits", {"edep_mev": ("f4", (nz * nx * ny,)), "e0": "f8"})
         f["hits"].extend({"edep_mev": stored.reshape(n, -1), "e0": energy})
-    geometry = {"name": "g4_block", "material": "PbWO4", "materials_file": str(REPO / "resources/calo/materials.yaml"),
-                "nx": nx, "ny": ny, "nz": nz, "cell_size_x_mm": 10.0, "cell_size_y_mm": 10.0,
-                "layer_thickness_mm": 8.9}
-    config = {"twins": ["calo"], "calo": {
-        "convert": {"source": "external", "external": {
-            "files": [str(foreign)], "tree": "hits", "cells_branch": "edep_mev", "cells_shape": [nx, ny, nz],
-            "cells_order": "zxy", "cells_unit": "MeV", "energy_branch": "e0", "geometry": geometry}},
-        "models": ["gan3d", "caloinn"],
-        "train": {"gan3d": {"epochs": 1, "batch_size": 16, "latent_size": 8, "generator_channels": [4],
-                            "discriminator_channels": [4], "batchnorm_recalibration": 64},
-                  "caloinn": {"epochs": 1, "batch_size": 16, "blocks": 2, "hidden_features": [8], "bins": 4}},
-        "validate": {"n_bins": 8, "classifier": {"nn": {"epochs": 2}},
-                     "fpd": {"min_samples": 10, "max_samples": 20}, "kpd": {"batch_size": 10}},
-    }}
+    geometry = {
+        "name": "g4_block",
+        "material": "PbWO4",
+        "materials_file": str(REPO / "resources/calo/materials.yaml"),
+        "nx": nx,
+        "ny": ny,
+        "nz": nz,
+        "cell_size_x_mm": 10.0,
+        "cell_size_y_mm": 10.0,
+        "layer_thickness_mm": 8.9,
+    }
+    config = {
+        "twins": ["calo"],
+        "calo": {
+            "convert": {
+                "source": "external",
+                "external": {
+                    "files": [str(foreign)],
+                    "tree": "hits",
+                    "cells_branch": "edep_mev",
+                    "cells_shape": [nx, ny, nz],
+                    "cells_order": "zxy",
+                    "cells_unit": "MeV",
+                    "energy_branch": "e0",
+                    "geometry": geometry,
+                },
+            },
+            "models": ["gan3d", "caloinn"],
+            "train": {
+                "gan3d": {
+                    "epochs": 1,
+                    "batch_size": 16,
+                    "latent_size": 8,
+                    "generator_channels": [4],
+                    "discriminator_channels": [4],
+                    "batchnorm_recalibration": 64,
+                },
+                "caloinn": {"epochs": 1, "batch_size": 16, "blocks": 2, "hidden_features": [8], "bins": 4},
+            },
+            "validate": {
+                "n_bins": 8,
+                "classifier": {"nn": {"epochs": 2}},
+                "fpd": {"min_samples": 10, "max_samples": 20},
+                "kpd": {"batch_size": 10},
+            },
+        },
+    }
     (tmp_path / "config").symlink_to(REPO / "config")
     (tmp_path / "external.yaml").write_text(yaml.safe_dump(config))
     jobs = planned_jobs(snakemake(tmp_path, "-n", "--configfile", "external.yaml").stdout)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import REPO, planned_jobs, snakemake
+from tests.helpers import REPO, planned_jobs, snakemake
+from twins.core.workflow import conda_env
 
 RULE_FILES = sorted((REPO / "workflow" / "rules").glob("*.smk"))
 GPU_STEPS = ("train", "generate")
@@ -33,13 +34,30 @@ def directive(block: str, name: str) -> str | None:
     return match[1] if match else None
 
 
+def conda_file(block: str) -> str | None:
+    """The env file of a rule's `conda:` (a path, or conda_env("name") from twins.core.workflow)."""
+    match = re.search(r'^    conda:\s*\n?\s*conda_env\("([\w-]+)"\)', block, re.M)
+    return conda_env(match[1]) if match else directive(block, "conda")
+
+
+def target_rule(block: str) -> bool:
+    """A rule that only gathers outputs (all, <twin>_all): no job of its own to log or benchmark."""
+    return not re.search(r"^    (script|shell|run|params):", block, re.M)
+
+
+def test_every_twin_has_a_target_rule_with_its_outputs():
+    blocks = rule_blocks()
+    for twin in ("calo", "tpc", "lattice", "pulsar", "virgo"):
+        assert f"{twin}_all" in blocks and target_rule(blocks[f"{twin}_all"])
+
+
 def test_there_are_calo_rules_for_every_step():
     names = set(rule_blocks())
     for step in ("simulate", "convert", "preprocess", "train", "generate", "validate", "report"):
         assert f"calo_{step}" in names
 
 
-@pytest.mark.parametrize("rule", sorted(rule_blocks()))
+@pytest.mark.parametrize("rule", sorted(name for name, block in rule_blocks().items() if not target_rule(block)))
 def test_every_rule_has_params_log_benchmark_conda(rule):
     block = rule_blocks()[rule]
     for name in ("params", "log", "conda"):
@@ -49,7 +67,7 @@ def test_every_rule_has_params_log_benchmark_conda(rule):
         assert "timing=" in block, f"cached rule {rule} must write a timing output instead of a benchmark"
     else:
         assert re.search(r"^    benchmark:", block, re.M), f"rule {rule} lacks benchmark:"
-    assert (REPO / "workflow" / "rules" / directive(block, "conda")).resolve().exists()
+    assert (REPO / "workflow" / "rules" / conda_file(block)).resolve().exists()
     if rule.split("_", 1)[1] in GPU_STEPS:
         assert re.search(r"^\s+gpu=\d", block, re.M), f"rule {rule} must declare resources: gpu"
 
@@ -67,7 +85,9 @@ def third_party_imports(path: Path, seen: set[Path] | None = None) -> set[str]:
         id(inner)
         for node in ast.walk(tree)
         if isinstance(node, ast.Try)
-        and any(isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError") for h in node.handlers)
+        and any(
+            isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError") for h in node.handlers
+        )
         for stmt in node.body
         for inner in ast.walk(stmt)
     }
@@ -91,17 +111,17 @@ def third_party_imports(path: Path, seen: set[Path] | None = None) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("rule", sorted(rule_blocks()))
+@pytest.mark.parametrize("rule", sorted(name for name, block in rule_blocks().items() if not target_rule(block)))
 def test_rule_env_provides_every_module_its_script_imports(rule):
     block = rule_blocks()[rule]
     script = directive(block, "script")
     if script is None:
         pytest.skip(f"rule {rule} runs no script")
-    env = yaml.safe_load((REPO / "workflow" / "rules" / directive(block, "conda")).read_text())
+    env = yaml.safe_load((REPO / "workflow" / "rules" / conda_file(block)).read_text())
     packages = {re.split(r"[<>=! ]", d)[0] for d in env["dependencies"] if isinstance(d, str)}
     needed = third_party_imports((REPO / "workflow" / "rules" / script).resolve()) - {"geant4_pybind"}
     missing = {m for m in needed if CONDA_NAME.get(m, m) not in packages}
-    assert not missing, f"rule {rule}: env {directive(block, 'conda')} lacks {sorted(missing)}"
+    assert not missing, f"rule {rule}: env {conda_file(block)} lacks {sorted(missing)}"
 
 
 def test_env_files_parse_and_pin():
@@ -129,14 +149,20 @@ def test_snakefmt_is_clean():
 
 def test_dry_run_plans_the_whole_calo_chain():
     jobs = planned_jobs(snakemake(None, "-n", "--forceall").stdout)
-    assert jobs["calo_simulate"] == yaml.safe_load((REPO / "config/config.yaml").read_text())["calo"]["simulate"]["chunks"]
+    assert (
+        jobs["calo_simulate"] == yaml.safe_load((REPO / "config/config.yaml").read_text())["calo"]["simulate"]["chunks"]
+    )
     for step in ("convert", "preprocess", "train", "generate", "validate", "report"):
         assert jobs[f"calo_{step}"] >= 1
 
 
 def test_slurm_profile_dry_run_requests_gpus_for_training():
-    env = {"TWINS_SLURM_PARTITION": "cpu", "TWINS_SLURM_ACCOUNT": "proj", "TWINS_SLURM_GPU_PARTITION": "gpu",
-           "TWINS_SLURM_GPU_MODEL": "a100"}
+    env = {
+        "TWINS_SLURM_PARTITION": "cpu",
+        "TWINS_SLURM_ACCOUNT": "proj",
+        "TWINS_SLURM_GPU_PARTITION": "gpu",
+        "TWINS_SLURM_GPU_MODEL": "a100",
+    }
     out = snakemake(None, "-n", "--forceall", "--profile", str(REPO / "profiles" / "slurm"), env=env).stdout
     train = out.split("rule calo_train:")[1].split("\n\n")[0]
     assert "gpu=1" in train and "slurm_partition=gpu" in train and "gpu_model=a100" in train
@@ -156,11 +182,23 @@ def test_bad_config_stops_before_any_job(tmp_path):
 
 
 def test_hpc_config_dry_runs_at_the_seeds_scale_with_gpu_resources():
-    env = {"TWINS_SLURM_PARTITION": "cpu", "TWINS_SLURM_ACCOUNT": "proj", "TWINS_SLURM_GPU_PARTITION": "gpu",
-           "TWINS_SLURM_GPU_MODEL": "a100"}
+    env = {
+        "TWINS_SLURM_PARTITION": "cpu",
+        "TWINS_SLURM_ACCOUNT": "proj",
+        "TWINS_SLURM_GPU_PARTITION": "gpu",
+        "TWINS_SLURM_GPU_MODEL": "a100",
+    }
     hpc = yaml.safe_load((REPO / "config/hpc.yaml").read_text())
-    out = snakemake(None, "-n", "--forceall", "--profile", str(REPO / "profiles" / "slurm"),
-                    "--configfile", str(REPO / "config/hpc.yaml"), env=env).stdout
+    out = snakemake(
+        None,
+        "-n",
+        "--forceall",
+        "--profile",
+        str(REPO / "profiles" / "slurm"),
+        "--configfile",
+        str(REPO / "config/hpc.yaml"),
+        env=env,
+    ).stdout
     jobs = planned_jobs(out)
     assert jobs["calo_simulate"] == 60 and jobs["calo_train"] == 1
     for twin in hpc["twins"]:
@@ -168,8 +206,9 @@ def test_hpc_config_dry_runs_at_the_seeds_scale_with_gpu_resources():
     assert jobs["tpc_simulate"] == hpc["tpc"]["simulate"]["chunks"]
     assert jobs["lattice_train"] == len(hpc["lattice"]["run"])
     # every training and generation job asks SLURM for a GPU of the configured model on the GPU partition
-    blocks = [(name, block) for name, block in re.findall(r"^rule (\w+):\n(.*?)(?:\n\n|\Z)", out, re.S | re.M)
-              if "_" in name]
+    blocks = [
+        (name, block) for name, block in re.findall(r"^rule (\w+):\n(.*?)(?:\n\n|\Z)", out, re.S | re.M) if "_" in name
+    ]
     gpu_rules = {name for name, _ in blocks if name.split("_", 1)[1] in GPU_STEPS}
     assert gpu_rules >= {f"{twin}_train" for twin in hpc["twins"]}
     for name, block in blocks:

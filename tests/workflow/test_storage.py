@@ -6,20 +6,32 @@ import shutil
 
 import pytest
 
-from helpers import make_workdir, snakemake
+from tests.helpers import make_workdir, snakemake
 
 pytestmark = pytest.mark.workflow
 
 
-@pytest.mark.skipif(shutil.which("rsync") is None, reason="the fs storage plugin needs rsync (Debian: apt install rsync)")
+@pytest.mark.skipif(
+    shutil.which("rsync") is None, reason="the fs storage plugin needs rsync (Debian: apt install rsync)"
+)
 def test_outputs_live_in_the_shared_prefix_and_jobs_use_local_scratch(tmp_path):
     pytest.importorskip("snakemake_storage_plugin_fs")
     (tmp_path / "run").mkdir()
     workdir = make_workdir(tmp_path / "run", {"twins": ["calo"], "calo": {"simulate": {"events": 40, "chunks": 2}}})
     shared, scratch = tmp_path / "shared", tmp_path / "scratch"
-    storage = ("--default-storage-provider", "fs", "--default-storage-prefix", str(shared),
-               "--local-storage-prefix", str(scratch),
-               "--shared-fs-usage", "persistence", "software-deployment", "sources", "source-cache")
+    storage = (
+        "--default-storage-provider",
+        "fs",
+        "--default-storage-prefix",
+        str(shared),
+        "--local-storage-prefix",
+        str(scratch),
+        "--shared-fs-usage",
+        "persistence",
+        "software-deployment",
+        "sources",
+        "source-cache",
+    )
     snakemake(workdir, "results/calo/showers.h5", "--cores", "2", *storage, "--configfile", "tiny.yaml")
     for name in ("simulate/chunk_0.root", "simulate/chunk_1.root", "showers.h5"):
         assert (shared / "results/calo" / name).stat().st_size > 0

@@ -1,4 +1,6 @@
 # Calorimeter twin: simulate -> convert -> preprocess -> train -> generate -> validate -> report.
+from twins.calo import rules as calo_rules
+
 CALO_FIGURES = {
     "e_ratio": "deposited / incident energy",
     "longitudinal_profile": "longitudinal profile",
@@ -13,7 +15,7 @@ CALO_FIGURES = {
 
 # Rule-level constraints (not global ones) so other twins may use the same wildcard names.
 CALO_MODEL = "|".join(config["calo"]["models"])
-TWIN_TARGETS["calo"] = ["results/calo/report/metrics.html"]
+TWIN_TARGETS["calo"] = calo_rules.targets(config)
 
 
 # Simulation is the expensive, deterministic step: workflows sharing SNAKEMAKE_OUTPUT_CACHE reuse it (--cache).
@@ -24,14 +26,16 @@ rule calo_simulate:
         geometry=local(config["calo"]["geometry"]),
     output:
         # one multiext so the between-workflow cache (--cache) can store both files
-        multiext("results/calo/simulate/chunk_{chunk}", showers=".root", timing=".json"),
+        multiext(
+            results("calo/simulate/chunk_{chunk}"), showers=".root", timing=".json"
+        ),
     log:
-        "logs/calo/simulate_{chunk}.log",
+        logs("calo/simulate_{chunk}.log"),
     wildcard_constraints:
         chunk=r"\d+",
     cache: "omit-software"
     conda:
-        "../../envs/calo-sim.yaml"
+        conda_env("calo-sim")
     threads: 1
     resources:
         runtime=120,
@@ -45,15 +49,15 @@ rule calo_simulate:
 
 rule calo_convert:
     input:
-        showers=calo_source_files(),
+        showers=calo_rules.source_files(config),
     output:
-        showers="results/calo/showers.h5",
+        showers=results("calo/showers.h5"),
     log:
-        "logs/calo/convert.log",
+        logs("calo/convert.log"),
     benchmark:
-        "benchmarks/calo/convert.tsv"
+        benchmarks("calo/convert.tsv")
     conda:
-        "../../envs/calo-sim.yaml"
+        conda_env("calo-sim")
     threads: 1
     resources:
         runtime=60,
@@ -66,17 +70,17 @@ rule calo_convert:
 
 rule calo_preprocess:
     input:
-        showers="results/calo/showers.h5",
+        showers=results("calo/showers.h5"),
     output:
-        train="results/calo/preprocess/train.h5",
-        validation="results/calo/preprocess/validation.h5",
-        test="results/calo/preprocess/test.h5",
+        train=results("calo/preprocess/train.h5"),
+        validation=results("calo/preprocess/validation.h5"),
+        test=results("calo/preprocess/test.h5"),
     log:
-        "logs/calo/preprocess.log",
+        logs("calo/preprocess.log"),
     benchmark:
-        "benchmarks/calo/preprocess.tsv"
+        benchmarks("calo/preprocess.tsv")
     conda:
-        "../../envs/calo-sim.yaml"
+        conda_env("calo-sim")
     threads: 1
     resources:
         runtime=60,
@@ -90,26 +94,26 @@ rule calo_preprocess:
 
 rule calo_train:
     input:
-        train="results/calo/preprocess/train.h5",
-        validation="results/calo/preprocess/validation.h5",
+        train=results("calo/preprocess/train.h5"),
+        validation=results("calo/preprocess/validation.h5"),
     output:
-        model="results/calo/models/{model}/model.pt",
-        history="results/calo/models/{model}/history.csv",
+        model=results("calo/models/{model}/model.pt"),
+        history=results("calo/models/{model}/history.csv"),
         losses=report(
-            "results/calo/models/{model}/losses.png",
+            results("calo/models/{model}/losses.png"),
             caption="../report/calo/losses.rst",
             category="Calorimeter",
             subcategory="Training",
             labels={"model": "{model}", "figure": "training losses"},
         ),
     log:
-        "logs/calo/train_{model}.log",
+        logs("calo/train_{model}.log"),
     benchmark:
-        "benchmarks/calo/train_{model}.tsv"
+        benchmarks("calo/train_{model}.tsv")
     wildcard_constraints:
         model=CALO_MODEL,
     conda:
-        "../../envs/torch.yaml"
+        conda_env("torch")
     threads: 2
     resources:
         gpu=1,
@@ -121,35 +125,35 @@ rule calo_train:
         device=config["device"],
         # The checkpoint is not an output: Snakemake would delete it before a rerun, and a
         # killed training must resume from it.
-        checkpoint=lambda wc: f"results/calo/models/{wc.model}/checkpoint.pt",
+        checkpoint=lambda wc: results(f"calo/models/{wc.model}/checkpoint.pt"),
     script:
         "../../scripts/calo/train.py"
 
 
 rule calo_generate:
     input:
-        model="results/calo/models/{model}/model.pt",
-        test="results/calo/preprocess/test.h5",
+        model=results("calo/models/{model}/model.pt"),
+        test=results("calo/preprocess/test.h5"),
         # CaloINN's sampling temperature `auto` is chosen on it
-        validation="results/calo/preprocess/validation.h5",
+        validation=results("calo/preprocess/validation.h5"),
     output:
-        showers="results/calo/generate/{model}.h5",
-        timing="results/calo/generate/{model}.json",
+        showers=results("calo/generate/{model}.h5"),
+        timing=results("calo/generate/{model}.json"),
     log:
-        "logs/calo/generate_{model}.log",
+        logs("calo/generate_{model}.log"),
     benchmark:
-        "benchmarks/calo/generate_{model}.tsv"
+        benchmarks("calo/generate_{model}.tsv")
     wildcard_constraints:
         model=CALO_MODEL,
     conda:
-        "../../envs/torch.yaml"
+        conda_env("torch")
     threads: 2
     resources:
         gpu=1,
         runtime=60,
         mem_mb=8000,
     params:
-        generate=lambda wc: calo_generate_settings(wc.model),
+        generate=lambda wc: calo_rules.generate_settings(config, wc.model),
         seed=config["seed"],
         device=config["device"],
     script:
@@ -158,16 +162,16 @@ rule calo_generate:
 
 rule calo_validate:
     input:
-        reference="results/calo/preprocess/test.h5",
+        reference=results("calo/preprocess/test.h5"),
         # disjoint simulated showers: the statistical floor of every metric
-        independent="results/calo/preprocess/validation.h5",
-        generated="results/calo/generate/{model}.h5",
-        simulate_timing=calo_simulation_timings(),
-        generate_timing="results/calo/generate/{model}.json",
+        independent=results("calo/preprocess/validation.h5"),
+        generated=results("calo/generate/{model}.h5"),
+        simulate_timing=calo_rules.simulation_timings(config),
+        generate_timing=results("calo/generate/{model}.json"),
     output:
         **{
             name: report(
-                f"results/calo/validate/{{model}}/{name}.png",
+                results(f"calo/validate/{{model}}/{name}.png"),
                 caption=f"../report/calo/{name}.rst",
                 category="Calorimeter",
                 subcategory="Validation: {model}",
@@ -175,15 +179,15 @@ rule calo_validate:
             )
             for name, label in CALO_FIGURES.items()
         },
-        metrics="results/calo/validate/{model}/metrics.json",
+        metrics=results("calo/validate/{model}/metrics.json"),
     log:
-        "logs/calo/validate_{model}.log",
+        logs("calo/validate_{model}.log"),
     benchmark:
-        "benchmarks/calo/validate_{model}.tsv"
+        benchmarks("calo/validate_{model}.tsv")
     wildcard_constraints:
         model=CALO_MODEL,
     conda:
-        "../../envs/report.yaml"
+        conda_env("report")
     threads: 2
     resources:
         runtime=60,
@@ -198,26 +202,32 @@ rule calo_validate:
 rule calo_report:
     input:
         metrics=expand(
-            "results/calo/validate/{model}/metrics.json",
+            results("calo/validate/{model}/metrics.json"),
             model=config["calo"]["models"],
         ),
     output:
         table=report(
-            "results/calo/report/metrics.html",
+            results("calo/report/metrics.html"),
             caption="../report/calo/metrics.rst",
             category="Calorimeter",
             subcategory="Metrics",
             labels={"model": "all", "figure": "metrics table"},
         ),
-        csv="results/calo/report/metrics.csv",
+        csv=results("calo/report/metrics.csv"),
     log:
-        "logs/calo/report.log",
+        logs("calo/report.log"),
     benchmark:
-        "benchmarks/calo/report.tsv"
+        benchmarks("calo/report.tsv")
     conda:
-        "../../envs/report.yaml"
+        conda_env("report")
     threads: 1
     params:
         models=config["calo"]["models"],
     script:
         "../../scripts/calo/report.py"
+
+
+# snakemake calo_all: this twin alone
+rule calo_all:
+    input:
+        TWIN_TARGETS["calo"],

@@ -6,21 +6,21 @@ LATTICE = config["lattice"]
 LATTICE_RUN = ensembles_to_run(LATTICE)
 # Rule-level constraint (not a global one) so other twins may use the same wildcard name.
 LATTICE_ENSEMBLE = "|".join(LATTICE_RUN)
-TWIN_TARGETS["lattice"] = ["results/lattice/report/summary.html"]
+TWIN_TARGETS["lattice"] = [results("lattice/report/summary.html")]
 
 
 rule lattice_simulate:
     output:
-        chain="results/lattice/simulate/{ensemble}.npz",
-        timing="results/lattice/simulate/{ensemble}.json",
+        chain=results("lattice/simulate/{ensemble}.npz"),
+        timing=results("lattice/simulate/{ensemble}.json"),
     log:
-        "logs/lattice/simulate_{ensemble}.log",
+        logs("lattice/simulate_{ensemble}.log"),
     benchmark:
-        "benchmarks/lattice/simulate_{ensemble}.tsv"
+        benchmarks("lattice/simulate_{ensemble}.tsv")
     wildcard_constraints:
         ensemble=LATTICE_ENSEMBLE,
     conda:
-        "../../envs/torch.yaml"
+        conda_env("torch")
     threads: 1
     resources:
         runtime=60,
@@ -34,17 +34,17 @@ rule lattice_simulate:
 
 rule lattice_convert:
     input:
-        chain="results/lattice/simulate/{ensemble}.npz",
+        chain=results("lattice/simulate/{ensemble}.npz"),
     output:
-        ensemble="results/lattice/hmc/{ensemble}.h5",
+        ensemble=results("lattice/hmc/{ensemble}.h5"),
     log:
-        "logs/lattice/convert_{ensemble}.log",
+        logs("lattice/convert_{ensemble}.log"),
     benchmark:
-        "benchmarks/lattice/convert_{ensemble}.tsv"
+        benchmarks("lattice/convert_{ensemble}.tsv")
     wildcard_constraints:
         ensemble=LATTICE_ENSEMBLE,
     conda:
-        "../../envs/torch.yaml"
+        conda_env("torch")
     threads: 1
     resources:
         runtime=10,
@@ -58,17 +58,17 @@ rule lattice_convert:
 
 rule lattice_preprocess:
     input:
-        ensemble="results/lattice/hmc/{ensemble}.h5",
+        ensemble=results("lattice/hmc/{ensemble}.h5"),
     output:
-        observables="results/lattice/observables/{ensemble}_hmc.json",
+        observables=results("lattice/observables/{ensemble}_hmc.json"),
     log:
-        "logs/lattice/preprocess_{ensemble}.log",
+        logs("lattice/preprocess_{ensemble}.log"),
     benchmark:
-        "benchmarks/lattice/preprocess_{ensemble}.tsv"
+        benchmarks("lattice/preprocess_{ensemble}.tsv")
     wildcard_constraints:
         ensemble=LATTICE_ENSEMBLE,
     conda:
-        "../../envs/torch.yaml"
+        conda_env("torch")
     threads: 1
     resources:
         runtime=10,
@@ -81,23 +81,23 @@ rule lattice_preprocess:
 
 rule lattice_train:
     output:
-        model="results/lattice/models/{ensemble}/model.pt",
-        history="results/lattice/models/{ensemble}/history.csv",
+        model=results("lattice/models/{ensemble}/model.pt"),
+        history=results("lattice/models/{ensemble}/history.csv"),
         figure=report(
-            "results/lattice/models/{ensemble}/training.png",
+            results("lattice/models/{ensemble}/training.png"),
             caption="../report/lattice/training.rst",
             category="Lattice",
             subcategory="Training",
             labels={"ensemble": "{ensemble}", "figure": "loss and ESS"},
         ),
     log:
-        "logs/lattice/train_{ensemble}.log",
+        logs("lattice/train_{ensemble}.log"),
     benchmark:
-        "benchmarks/lattice/train_{ensemble}.tsv"
+        benchmarks("lattice/train_{ensemble}.tsv")
     wildcard_constraints:
         ensemble=LATTICE_ENSEMBLE,
     conda:
-        "../../envs/torch.yaml"
+        conda_env("torch")
     threads: 1
     resources:
         gpu=1,
@@ -108,25 +108,25 @@ rule lattice_train:
         seed=config["seed"],
         device=config["device"],
         # Not an output: Snakemake would delete it before a rerun, and a killed training resumes from it.
-        checkpoint=lambda wc: f"results/lattice/models/{wc.ensemble}/checkpoint.pt",
+        checkpoint=lambda wc: results(f"lattice/models/{wc.ensemble}/checkpoint.pt"),
     script:
         "../../scripts/lattice/train.py"
 
 
 rule lattice_generate:
     input:
-        model="results/lattice/models/{ensemble}/model.pt",
+        model=results("lattice/models/{ensemble}/model.pt"),
     output:
-        ensemble="results/lattice/nfmcmc/{ensemble}.h5",
-        timing="results/lattice/nfmcmc/{ensemble}.json",
+        ensemble=results("lattice/nfmcmc/{ensemble}.h5"),
+        timing=results("lattice/nfmcmc/{ensemble}.json"),
     log:
-        "logs/lattice/generate_{ensemble}.log",
+        logs("lattice/generate_{ensemble}.log"),
     benchmark:
-        "benchmarks/lattice/generate_{ensemble}.tsv"
+        benchmarks("lattice/generate_{ensemble}.tsv")
     wildcard_constraints:
         ensemble=LATTICE_ENSEMBLE,
     conda:
-        "../../envs/torch.yaml"
+        conda_env("torch")
     threads: 1
     resources:
         gpu=1,
@@ -141,28 +141,28 @@ rule lattice_generate:
 
 rule lattice_validate:
     input:
-        hmc="results/lattice/hmc/{ensemble}.h5",
-        nfmcmc="results/lattice/nfmcmc/{ensemble}.h5",
-        observables="results/lattice/observables/{ensemble}_hmc.json",
-        simulate_timing="results/lattice/simulate/{ensemble}.json",
-        generate_timing="results/lattice/nfmcmc/{ensemble}.json",
+        hmc=results("lattice/hmc/{ensemble}.h5"),
+        nfmcmc=results("lattice/nfmcmc/{ensemble}.h5"),
+        observables=results("lattice/observables/{ensemble}_hmc.json"),
+        simulate_timing=results("lattice/simulate/{ensemble}.json"),
+        generate_timing=results("lattice/nfmcmc/{ensemble}.json"),
     output:
-        summary="results/lattice/validate/{ensemble}.json",
+        summary=results("lattice/validate/{ensemble}.json"),
         histogram=report(
-            "results/lattice/validate/{ensemble}_histogram.png",
+            results("lattice/validate/{ensemble}_histogram.png"),
             caption="../report/lattice/histogram.rst",
             category="Lattice",
             subcategory="Validation",
             labels={"ensemble": "{ensemble}", "figure": "M or Q histogram"},
         ),
     log:
-        "logs/lattice/validate_{ensemble}.log",
+        logs("lattice/validate_{ensemble}.log"),
     benchmark:
-        "benchmarks/lattice/validate_{ensemble}.tsv"
+        benchmarks("lattice/validate_{ensemble}.tsv")
     wildcard_constraints:
         ensemble=LATTICE_ENSEMBLE,
     conda:
-        "../../envs/torch.yaml"
+        conda_env("torch")
     threads: 1
     resources:
         runtime=10,
@@ -176,32 +176,38 @@ rule lattice_validate:
 rule lattice_report:
     input:
         summaries=expand(
-            "results/lattice/validate/{ensemble}.json", ensemble=LATTICE_RUN
+            results("lattice/validate/{ensemble}.json"), ensemble=LATTICE_RUN
         ),
     output:
         table=report(
-            "results/lattice/report/summary.html",
+            results("lattice/report/summary.html"),
             caption="../report/lattice/summary.rst",
             category="Lattice",
             subcategory="Summary",
             labels={"ensemble": "all", "figure": "observables and cost table"},
         ),
-        cost="results/lattice/report/cost.csv",
+        cost=results("lattice/report/cost.csv"),
         acceptance=report(
-            "results/lattice/report/acceptance_vs_L.png",
+            results("lattice/report/acceptance_vs_L.png"),
             caption="../report/lattice/acceptance.rst",
             category="Lattice",
             subcategory="Summary",
             labels={"ensemble": "all", "figure": "acceptance vs L"},
         ),
     log:
-        "logs/lattice/report.log",
+        logs("lattice/report.log"),
     benchmark:
-        "benchmarks/lattice/report.tsv"
+        benchmarks("lattice/report.tsv")
     conda:
-        "../../envs/report.yaml"
+        conda_env("report")
     threads: 1
     params:
         run=LATTICE_RUN,
     script:
         "../../scripts/lattice/report.py"
+
+
+# snakemake lattice_all: this twin alone
+rule lattice_all:
+    input:
+        TWIN_TARGETS["lattice"],

@@ -19,24 +19,24 @@ PULSAR_TRAIN = {
     )
     for model in PULSAR["models"]
 }
-TWIN_TARGETS["pulsar"] = ["results/pulsar/report/metrics.html"]
+TWIN_TARGETS["pulsar"] = [results("pulsar/report/metrics.html")]
 
 
 rule pulsar_simulate:
     input:
         telescope=lambda wc: PULSAR["datasets"][wc.dataset]["telescope"],
     output:
-        fil="results/pulsar/simulate/{dataset}.fil",
-        truth="results/pulsar/simulate/{dataset}_truth.h5",
-        summary="results/pulsar/simulate/{dataset}.json",
+        fil=results("pulsar/simulate/{dataset}.fil"),
+        truth=results("pulsar/simulate/{dataset}_truth.h5"),
+        summary=results("pulsar/simulate/{dataset}.json"),
     log:
-        "logs/pulsar/simulate_{dataset}.log",
+        logs("pulsar/simulate_{dataset}.log"),
     benchmark:
-        "benchmarks/pulsar/simulate_{dataset}.tsv"
+        benchmarks("pulsar/simulate_{dataset}.tsv")
     wildcard_constraints:
         dataset=PULSAR_DATASET,
     conda:
-        "../../envs/report.yaml"
+        conda_env("report")
     threads: 1
     resources:
         runtime=60,
@@ -52,18 +52,18 @@ rule pulsar_simulate:
 
 rule pulsar_convert:
     input:
-        fil="results/pulsar/simulate/{dataset}.fil",
-        truth="results/pulsar/simulate/{dataset}_truth.h5",
+        fil=results("pulsar/simulate/{dataset}.fil"),
+        truth=results("pulsar/simulate/{dataset}_truth.h5"),
     output:
-        frames="results/pulsar/frames/{dataset}.h5",
+        frames=results("pulsar/frames/{dataset}.h5"),
     log:
-        "logs/pulsar/convert_{dataset}.log",
+        logs("pulsar/convert_{dataset}.log"),
     benchmark:
-        "benchmarks/pulsar/convert_{dataset}.tsv"
+        benchmarks("pulsar/convert_{dataset}.tsv")
     wildcard_constraints:
         dataset=PULSAR_DATASET,
     conda:
-        "../../envs/report.yaml"
+        conda_env("report")
     threads: 1
     resources:
         runtime=30,
@@ -76,19 +76,19 @@ rule pulsar_convert:
 
 rule pulsar_preprocess:
     input:
-        frames="results/pulsar/frames/{dataset}.h5",
+        frames=results("pulsar/frames/{dataset}.h5"),
     output:
-        train="results/pulsar/preprocess/{dataset}/train.h5",
-        validation="results/pulsar/preprocess/{dataset}/validation.h5",
-        test="results/pulsar/preprocess/{dataset}/test.h5",
+        train=results("pulsar/preprocess/{dataset}/train.h5"),
+        validation=results("pulsar/preprocess/{dataset}/validation.h5"),
+        test=results("pulsar/preprocess/{dataset}/test.h5"),
     log:
-        "logs/pulsar/preprocess_{dataset}.log",
+        logs("pulsar/preprocess_{dataset}.log"),
     benchmark:
-        "benchmarks/pulsar/preprocess_{dataset}.tsv"
+        benchmarks("pulsar/preprocess_{dataset}.tsv")
     wildcard_constraints:
         dataset=PULSAR_DATASET,
     conda:
-        "../../envs/report.yaml"
+        conda_env("report")
     threads: 1
     resources:
         runtime=30,
@@ -102,26 +102,30 @@ rule pulsar_preprocess:
 
 rule pulsar_train:
     input:
-        train=lambda wc: f"results/pulsar/preprocess/{training_dataset(config, wc.model)}/train.h5",
-        validation=lambda wc: f"results/pulsar/preprocess/{training_dataset(config, wc.model)}/validation.h5",
+        train=lambda wc: results(
+            f"pulsar/preprocess/{training_dataset(config, wc.model)}/train.h5"
+        ),
+        validation=lambda wc: results(
+            f"pulsar/preprocess/{training_dataset(config, wc.model)}/validation.h5"
+        ),
     output:
-        model="results/pulsar/models/{model}/model.pt",
-        history="results/pulsar/models/{model}/history.csv",
+        model=results("pulsar/models/{model}/model.pt"),
+        history=results("pulsar/models/{model}/history.csv"),
         losses=report(
-            "results/pulsar/models/{model}/losses.png",
+            results("pulsar/models/{model}/losses.png"),
             caption="../report/pulsar/losses.rst",
             category="Pulsar",
             subcategory="Training",
             labels={"model": "{model}", "figure": "training losses"},
         ),
     log:
-        "logs/pulsar/train_{model}.log",
+        logs("pulsar/train_{model}.log"),
     benchmark:
-        "benchmarks/pulsar/train_{model}.tsv"
+        benchmarks("pulsar/train_{model}.tsv")
     wildcard_constraints:
         model=PULSAR_MODEL,
     conda:
-        "../../envs/torch.yaml"
+        conda_env("torch")
     threads: 2
     resources:
         gpu=1,
@@ -133,7 +137,7 @@ rule pulsar_train:
         seed=config["seed"],
         device=config["device"],
         # not an output: Snakemake would delete it before a rerun, and a killed run resumes from it
-        checkpoint=lambda wc: f"results/pulsar/models/{wc.model}/checkpoint.pt",
+        checkpoint=lambda wc: results(f"pulsar/models/{wc.model}/checkpoint.pt"),
     script:
         "../../scripts/pulsar/train.py"
 
@@ -141,21 +145,21 @@ rule pulsar_train:
 rule pulsar_generate:
     input:
         fil=lambda wc: observation_file(config, wc.observation),
-        model="results/pulsar/models/{model}/model.pt",
+        model=results("pulsar/models/{model}/model.pt"),
     output:
-        labels="results/pulsar/generate/{model}/{observation}_labels.h5",
-        reduced="results/pulsar/generate/{model}/{observation}_reduced.h5",
-        candidates="results/pulsar/generate/{model}/{observation}_candidates.csv",
-        summary="results/pulsar/generate/{model}/{observation}_summary.json",
+        labels=results("pulsar/generate/{model}/{observation}_labels.h5"),
+        reduced=results("pulsar/generate/{model}/{observation}_reduced.h5"),
+        candidates=results("pulsar/generate/{model}/{observation}_candidates.csv"),
+        summary=results("pulsar/generate/{model}/{observation}_summary.json"),
     log:
-        "logs/pulsar/generate_{model}_{observation}.log",
+        logs("pulsar/generate_{model}_{observation}.log"),
     benchmark:
-        "benchmarks/pulsar/generate_{model}_{observation}.tsv"
+        benchmarks("pulsar/generate_{model}_{observation}.tsv")
     wildcard_constraints:
         model=PULSAR_MODEL,
         observation=PULSAR_OBSERVATION,
     conda:
-        "../../envs/torch.yaml"
+        conda_env("torch")
     threads: 2
     resources:
         gpu=1,
@@ -176,38 +180,38 @@ rule pulsar_generate:
 
 rule pulsar_validate:
     input:
-        model="results/pulsar/models/{model}/model.pt",
+        model=results("pulsar/models/{model}/model.pt"),
         tests=expand(
-            "results/pulsar/preprocess/{dataset}/test.h5", dataset=PULSAR["datasets"]
+            results("pulsar/preprocess/{dataset}/test.h5"), dataset=PULSAR["datasets"]
         ),
         summaries=expand(
-            "results/pulsar/generate/{{model}}/{observation}_summary.json",
+            results("pulsar/generate/{{model}}/{observation}_summary.json"),
             observation=observations(config),
         ),
     output:
-        metrics="results/pulsar/validate/{model}/metrics.json",
+        metrics=results("pulsar/validate/{model}/metrics.json"),
         snr=report(
-            "results/pulsar/validate/{model}/accuracy_vs_snr.png",
+            results("pulsar/validate/{model}/accuracy_vs_snr.png"),
             caption="../report/pulsar/accuracy_vs_snr.rst",
             category="Pulsar",
             subcategory="Validation: {model}",
             labels={"model": "{model}", "figure": "pulse recall vs S/N"},
         ),
         confusion=report(
-            "results/pulsar/validate/{model}/confusion.png",
+            results("pulsar/validate/{model}/confusion.png"),
             caption="../report/pulsar/confusion.rst",
             category="Pulsar",
             subcategory="Validation: {model}",
             labels={"model": "{model}", "figure": "confusion matrix"},
         ),
     log:
-        "logs/pulsar/validate_{model}.log",
+        logs("pulsar/validate_{model}.log"),
     benchmark:
-        "benchmarks/pulsar/validate_{model}.tsv"
+        benchmarks("pulsar/validate_{model}.tsv")
     wildcard_constraints:
         model=PULSAR_MODEL,
     conda:
-        "../../envs/torch.yaml"
+        conda_env("torch")
     threads: 2
     resources:
         runtime=30,
@@ -231,34 +235,40 @@ rule pulsar_validate:
 rule pulsar_report:
     input:
         metrics=expand(
-            "results/pulsar/validate/{model}/metrics.json", model=PULSAR["models"]
+            results("pulsar/validate/{model}/metrics.json"), model=PULSAR["models"]
         ),
-        examples=f"results/pulsar/preprocess/{next(iter(PULSAR['datasets']))}/test.h5",
+        examples=results(f"pulsar/preprocess/{next(iter(PULSAR['datasets']))}/test.h5"),
     output:
         table=report(
-            "results/pulsar/report/metrics.html",
+            results("pulsar/report/metrics.html"),
             caption="../report/pulsar/metrics.rst",
             category="Pulsar",
             subcategory="Metrics",
             labels={"model": "all", "figure": "metrics table"},
         ),
-        csv="results/pulsar/report/metrics.csv",
+        csv=results("pulsar/report/metrics.csv"),
         examples=report(
-            "results/pulsar/report/example_frames.png",
+            results("pulsar/report/example_frames.png"),
             caption="../report/pulsar/example_frames.rst",
             category="Pulsar",
             subcategory="Data",
             labels={"model": "all", "figure": "example frames per class"},
         ),
     log:
-        "logs/pulsar/report.log",
+        logs("pulsar/report.log"),
     benchmark:
-        "benchmarks/pulsar/report.tsv"
+        benchmarks("pulsar/report.tsv")
     conda:
-        "../../envs/report.yaml"
+        conda_env("report")
     threads: 1
     params:
         models=list(PULSAR["models"]),
         seed=config["seed"],
     script:
         "../../scripts/pulsar/report.py"
+
+
+# snakemake pulsar_all: this twin alone
+rule pulsar_all:
+    input:
+        TWIN_TARGETS["pulsar"],

@@ -3,8 +3,8 @@
 TPC_VARIANT = "|".join(config["tpc"]["variants"])
 TPC_CHUNKS = range(config["tpc"]["simulate"]["chunks"])
 TWIN_TARGETS["tpc"] = [
-    "results/tpc/report/chi2.html",
-    "results/tpc/report/comparison.png",
+    results("tpc/report/chi2.html"),
+    results("tpc/report/comparison.png"),
 ]
 
 
@@ -12,16 +12,16 @@ rule tpc_simulate:
     input:
         detector=config["tpc"]["detector"],
     output:
-        segments="results/tpc/simulate/chunk_{chunk}.root",
-        timing="results/tpc/simulate/chunk_{chunk}.json",
+        segments=results("tpc/simulate/chunk_{chunk}.root"),
+        timing=results("tpc/simulate/chunk_{chunk}.json"),
     log:
-        "logs/tpc/simulate_{chunk}.log",
+        logs("tpc/simulate_{chunk}.log"),
     benchmark:
-        "benchmarks/tpc/simulate_{chunk}.tsv"
+        benchmarks("tpc/simulate_{chunk}.tsv")
     wildcard_constraints:
         chunk=r"\d+",
     conda:
-        "../../envs/calo-sim.yaml"
+        conda_env("calo-sim")
     threads: 1
     resources:
         runtime=60,
@@ -35,15 +35,15 @@ rule tpc_simulate:
 
 rule tpc_convert:
     input:
-        segments=expand("results/tpc/simulate/chunk_{chunk}.root", chunk=TPC_CHUNKS),
+        segments=expand(results("tpc/simulate/chunk_{chunk}.root"), chunk=TPC_CHUNKS),
     output:
-        segments="results/tpc/segments.h5",
+        segments=results("tpc/segments.h5"),
     log:
-        "logs/tpc/convert.log",
+        logs("tpc/convert.log"),
     benchmark:
-        "benchmarks/tpc/convert.tsv"
+        benchmarks("tpc/convert.tsv")
     conda:
-        "../../envs/calo-sim.yaml"
+        conda_env("calo-sim")
     threads: 1
     resources:
         runtime=30,
@@ -56,17 +56,17 @@ rule tpc_convert:
 
 rule tpc_preprocess:
     input:
-        segments="results/tpc/segments.h5",
+        segments=results("tpc/segments.h5"),
     output:
-        train="results/tpc/preprocess/train.h5",
-        validation="results/tpc/preprocess/validation.h5",
-        test="results/tpc/preprocess/test.h5",
+        train=results("tpc/preprocess/train.h5"),
+        validation=results("tpc/preprocess/validation.h5"),
+        test=results("tpc/preprocess/test.h5"),
     log:
-        "logs/tpc/preprocess.log",
+        logs("tpc/preprocess.log"),
     benchmark:
-        "benchmarks/tpc/preprocess.tsv"
+        benchmarks("tpc/preprocess.tsv")
     conda:
-        "../../envs/calo-sim.yaml"
+        conda_env("calo-sim")
     threads: 1
     resources:
         runtime=30,
@@ -80,26 +80,26 @@ rule tpc_preprocess:
 
 rule tpc_train:
     input:
-        train="results/tpc/preprocess/train.h5",
-        validation="results/tpc/preprocess/validation.h5",
+        train=results("tpc/preprocess/train.h5"),
+        validation=results("tpc/preprocess/validation.h5"),
     output:
-        model="results/tpc/models/{variant}/model.pt",
-        history="results/tpc/models/{variant}/history.csv",
+        model=results("tpc/models/{variant}/model.pt"),
+        history=results("tpc/models/{variant}/history.csv"),
         losses=report(
-            "results/tpc/models/{variant}/losses.png",
+            results("tpc/models/{variant}/losses.png"),
             caption="../report/tpc/losses.rst",
             category="TPC",
             subcategory="Training",
             labels={"variant": "{variant}", "figure": "training losses"},
         ),
     log:
-        "logs/tpc/train_{variant}.log",
+        logs("tpc/train_{variant}.log"),
     benchmark:
-        "benchmarks/tpc/train_{variant}.tsv"
+        benchmarks("tpc/train_{variant}.tsv")
     wildcard_constraints:
         variant=TPC_VARIANT,
     conda:
-        "../../envs/torch.yaml"
+        conda_env("torch")
     threads: 1
     resources:
         gpu=1,
@@ -111,26 +111,26 @@ rule tpc_train:
         device=config["device"],
         # The checkpoint is not an output: Snakemake would delete it before a rerun, and a
         # killed training must resume from it.
-        checkpoint=lambda wc: f"results/tpc/models/{wc.variant}/checkpoint.pt",
+        checkpoint=lambda wc: results(f"tpc/models/{wc.variant}/checkpoint.pt"),
     script:
         "../../scripts/tpc/train.py"
 
 
 rule tpc_generate:
     input:
-        model="results/tpc/models/{variant}/model.pt",
-        test="results/tpc/preprocess/test.h5",
+        model=results("tpc/models/{variant}/model.pt"),
+        test=results("tpc/preprocess/test.h5"),
     output:
-        responses="results/tpc/generate/{variant}.h5",
-        timing="results/tpc/generate/{variant}.json",
+        responses=results("tpc/generate/{variant}.h5"),
+        timing=results("tpc/generate/{variant}.json"),
     log:
-        "logs/tpc/generate_{variant}.log",
+        logs("tpc/generate_{variant}.log"),
     benchmark:
-        "benchmarks/tpc/generate_{variant}.tsv"
+        benchmarks("tpc/generate_{variant}.tsv")
     wildcard_constraints:
         variant=TPC_VARIANT,
     conda:
-        "../../envs/torch.yaml"
+        conda_env("torch")
     threads: 1
     resources:
         gpu=1,
@@ -146,45 +146,45 @@ rule tpc_generate:
 
 rule tpc_validate:
     input:
-        reference="results/tpc/preprocess/test.h5",
+        reference=results("tpc/preprocess/test.h5"),
         # disjoint simulated segments: the statistical floor of every chi^2
-        independent="results/tpc/preprocess/validation.h5",
-        generated="results/tpc/generate/{variant}.h5",
+        independent=results("tpc/preprocess/validation.h5"),
+        generated=results("tpc/generate/{variant}.h5"),
         simulate_timing=expand(
-            "results/tpc/simulate/chunk_{chunk}.json", chunk=TPC_CHUNKS
+            results("tpc/simulate/chunk_{chunk}.json"), chunk=TPC_CHUNKS
         ),
-        generate_timing="results/tpc/generate/{variant}.json",
+        generate_timing=results("tpc/generate/{variant}.json"),
     output:
         profiles=report(
-            "results/tpc/validate/{variant}/profiles.png",
+            results("tpc/validate/{variant}/profiles.png"),
             caption="../report/tpc/profiles.rst",
             category="TPC",
             subcategory="Validation: {variant}",
             labels={"variant": "{variant}", "figure": "moment profiles"},
         ),
         moments=report(
-            "results/tpc/validate/{variant}/moments.png",
+            results("tpc/validate/{variant}/moments.png"),
             caption="../report/tpc/moments.rst",
             category="TPC",
             subcategory="Validation: {variant}",
             labels={"variant": "{variant}", "figure": "moment distributions"},
         ),
         examples=report(
-            "results/tpc/validate/{variant}/examples.png",
+            results("tpc/validate/{variant}/examples.png"),
             caption="../report/tpc/examples.rst",
             category="TPC",
             subcategory="Validation: {variant}",
             labels={"variant": "{variant}", "figure": "example responses"},
         ),
-        metrics="results/tpc/validate/{variant}/metrics.json",
+        metrics=results("tpc/validate/{variant}/metrics.json"),
     log:
-        "logs/tpc/validate_{variant}.log",
+        logs("tpc/validate_{variant}.log"),
     benchmark:
-        "benchmarks/tpc/validate_{variant}.tsv"
+        benchmarks("tpc/validate_{variant}.tsv")
     wildcard_constraints:
         variant=TPC_VARIANT,
     conda:
-        "../../envs/report.yaml"
+        conda_env("report")
     threads: 1
     resources:
         runtime=30,
@@ -198,33 +198,39 @@ rule tpc_validate:
 rule tpc_report:
     input:
         metrics=expand(
-            "results/tpc/validate/{variant}/metrics.json",
+            results("tpc/validate/{variant}/metrics.json"),
             variant=config["tpc"]["variants"],
         ),
     output:
         table=report(
-            "results/tpc/report/chi2.html",
+            results("tpc/report/chi2.html"),
             caption="../report/tpc/chi2.rst",
             category="TPC",
             subcategory="Metrics",
             labels={"variant": "all", "figure": "chi2 table"},
         ),
-        csv="results/tpc/report/chi2.csv",
+        csv=results("tpc/report/chi2.csv"),
         comparison=report(
-            "results/tpc/report/comparison.png",
+            results("tpc/report/comparison.png"),
             caption="../report/tpc/comparison.rst",
             category="TPC",
             subcategory="Metrics",
             labels={"variant": "all", "figure": "Fast4 vs Fast6"},
         ),
     log:
-        "logs/tpc/report.log",
+        logs("tpc/report.log"),
     benchmark:
-        "benchmarks/tpc/report.tsv"
+        benchmarks("tpc/report.tsv")
     conda:
-        "../../envs/report.yaml"
+        conda_env("report")
     threads: 1
     params:
         variants=config["tpc"]["variants"],
     script:
         "../../scripts/tpc/report.py"
+
+
+# snakemake tpc_all: this twin alone
+rule tpc_all:
+    input:
+        TWIN_TARGETS["tpc"],

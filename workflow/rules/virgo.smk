@@ -1,6 +1,8 @@
 # Virgo twin (GlitchFlow): simulate -> convert -> preprocess (ANNALISA, whitening, Q-transform) -> train
 # -> generate (veto, de-noising) -> validate -> report.
-TWIN_TARGETS["virgo"] = ["results/virgo/report/summary.html"] + virgo_qscan_targets()
+from twins.virgo import rules as virgo_rules
+
+TWIN_TARGETS["virgo"] = virgo_rules.targets(config)
 
 
 rule virgo_simulate:
@@ -8,14 +10,14 @@ rule virgo_simulate:
         asd=config["virgo"]["asd_file"],
         channels=config["virgo"]["channels_file"],
     output:
-        detector="results/virgo/simulate/detector.h5",
-        catalogue="results/virgo/simulate/catalogue.csv",
+        detector=results("virgo/simulate/detector.h5"),
+        catalogue=results("virgo/simulate/catalogue.csv"),
     log:
-        "logs/virgo/simulate.log",
+        logs("virgo/simulate.log"),
     benchmark:
-        "benchmarks/virgo/simulate.tsv"
+        benchmarks("virgo/simulate.tsv")
     conda:
-        "../../envs/report.yaml"
+        conda_env("report")
     threads: 1
     resources:
         runtime=30,
@@ -29,15 +31,15 @@ rule virgo_simulate:
 
 rule virgo_convert:
     input:
-        detector="results/virgo/simulate/detector.h5",
+        detector=results("virgo/simulate/detector.h5"),
     output:
-        segments="results/virgo/segments.h5",
+        segments=results("virgo/segments.h5"),
     log:
-        "logs/virgo/convert.log",
+        logs("virgo/convert.log"),
     benchmark:
-        "benchmarks/virgo/convert.tsv"
+        benchmarks("virgo/convert.tsv")
     conda:
-        "../../envs/report.yaml"
+        conda_env("report")
     threads: 1
     resources:
         runtime=30,
@@ -51,20 +53,20 @@ rule virgo_convert:
 
 rule virgo_preprocess:
     input:
-        segments="results/virgo/segments.h5",
+        segments=results("virgo/segments.h5"),
     output:
-        train="results/virgo/preprocess/train.h5",
-        validation="results/virgo/preprocess/validation.h5",
-        test="results/virgo/preprocess/test.h5",
-        asd="results/virgo/preprocess/asd.h5",
-        ranking="results/virgo/preprocess/channel_ranking.csv",
-        selection="results/virgo/preprocess/selection.json",
+        train=results("virgo/preprocess/train.h5"),
+        validation=results("virgo/preprocess/validation.h5"),
+        test=results("virgo/preprocess/test.h5"),
+        asd=results("virgo/preprocess/asd.h5"),
+        ranking=results("virgo/preprocess/channel_ranking.csv"),
+        selection=results("virgo/preprocess/selection.json"),
     log:
-        "logs/virgo/preprocess.log",
+        logs("virgo/preprocess.log"),
     benchmark:
-        "benchmarks/virgo/preprocess.tsv"
+        benchmarks("virgo/preprocess.tsv")
     conda:
-        "../../envs/report.yaml"
+        conda_env("report")
     threads: 1
     resources:
         runtime=30,
@@ -78,24 +80,24 @@ rule virgo_preprocess:
 
 rule virgo_train:
     input:
-        train="results/virgo/preprocess/train.h5",
-        validation="results/virgo/preprocess/validation.h5",
+        train=results("virgo/preprocess/train.h5"),
+        validation=results("virgo/preprocess/validation.h5"),
     output:
-        model="results/virgo/models/glitchflow/model.pt",
-        history="results/virgo/models/glitchflow/history.csv",
+        model=results("virgo/models/glitchflow/model.pt"),
+        history=results("virgo/models/glitchflow/history.csv"),
         losses=report(
-            "results/virgo/models/glitchflow/losses.png",
+            results("virgo/models/glitchflow/losses.png"),
             caption="../report/virgo/losses.rst",
             category="Virgo",
             subcategory="Training",
             labels={"model": "glitchflow", "figure": "training losses"},
         ),
     log:
-        "logs/virgo/train.log",
+        logs("virgo/train.log"),
     benchmark:
-        "benchmarks/virgo/train.tsv"
+        benchmarks("virgo/train.tsv")
     conda:
-        "../../envs/torch.yaml"
+        conda_env("torch")
     threads: 1
     resources:
         gpu=1,
@@ -106,26 +108,26 @@ rule virgo_train:
         seed=config["seed"],
         device=config["device"],
         # not an output: Snakemake would delete it before a rerun, and a killed training resumes from it
-        checkpoint="results/virgo/models/glitchflow/checkpoint.pt",
+        checkpoint=results("virgo/models/glitchflow/checkpoint.pt"),
     script:
         "../../scripts/virgo/train.py"
 
 
 rule virgo_generate:
     input:
-        model="results/virgo/models/glitchflow/model.pt",
-        test="results/virgo/preprocess/test.h5",
-        segments="results/virgo/segments.h5",
-        asd="results/virgo/preprocess/asd.h5",
+        model=results("virgo/models/glitchflow/model.pt"),
+        test=results("virgo/preprocess/test.h5"),
+        segments=results("virgo/segments.h5"),
+        asd=results("virgo/preprocess/asd.h5"),
     output:
-        generated="results/virgo/generate/test.h5",
-        timing="results/virgo/generate/timing.json",
+        generated=results("virgo/generate/test.h5"),
+        timing=results("virgo/generate/timing.json"),
     log:
-        "logs/virgo/generate.log",
+        logs("virgo/generate.log"),
     benchmark:
-        "benchmarks/virgo/generate.tsv"
+        benchmarks("virgo/generate.tsv")
     conda:
-        "../../envs/torch.yaml"
+        conda_env("torch")
     threads: 1
     resources:
         gpu=1,
@@ -141,18 +143,18 @@ rule virgo_generate:
 
 rule virgo_validate:
     input:
-        generated="results/virgo/generate/test.h5",
-        selection="results/virgo/preprocess/selection.json",
-        timing="results/virgo/generate/timing.json",
+        generated=results("virgo/generate/test.h5"),
+        selection=results("virgo/preprocess/selection.json"),
+        timing=results("virgo/generate/timing.json"),
     output:
-        metrics="results/virgo/validate/metrics.json",
-        curves="results/virgo/validate/accuracy_vs_threshold.csv",
+        metrics=results("virgo/validate/metrics.json"),
+        curves=results("virgo/validate/accuracy_vs_threshold.csv"),
     log:
-        "logs/virgo/validate.log",
+        logs("virgo/validate.log"),
     benchmark:
-        "benchmarks/virgo/validate.tsv"
+        benchmarks("virgo/validate.tsv")
     conda:
-        "../../envs/report.yaml"
+        conda_env("report")
     threads: 1
     resources:
         runtime=30,
@@ -165,38 +167,38 @@ rule virgo_validate:
 
 rule virgo_report:
     input:
-        generated="results/virgo/generate/test.h5",
-        metrics="results/virgo/validate/metrics.json",
-        curves="results/virgo/validate/accuracy_vs_threshold.csv",
-        ranking="results/virgo/preprocess/channel_ranking.csv",
+        generated=results("virgo/generate/test.h5"),
+        metrics=results("virgo/validate/metrics.json"),
+        curves=results("virgo/validate/accuracy_vs_threshold.csv"),
+        ranking=results("virgo/preprocess/channel_ranking.csv"),
     output:
         summary=report(
-            "results/virgo/report/summary.html",
+            results("virgo/report/summary.html"),
             caption="../report/virgo/summary.rst",
             category="Virgo",
             subcategory="Metrics",
             labels={"model": "glitchflow", "figure": "summary and channel ranking"},
         ),
         examples=report(
-            "results/virgo/report/examples.png",
+            results("virgo/report/examples.png"),
             caption="../report/virgo/examples.rst",
             category="Virgo",
             subcategory="Spectrograms",
             labels={"model": "glitchflow", "figure": "examples"},
         ),
         accuracy=report(
-            "results/virgo/report/accuracy_vs_threshold.png",
+            results("virgo/report/accuracy_vs_threshold.png"),
             caption="../report/virgo/accuracy.rst",
             category="Virgo",
             subcategory="Validation",
             labels={"model": "glitchflow", "figure": "accuracy vs threshold"},
         ),
     log:
-        "logs/virgo/report.log",
+        logs("virgo/report.log"),
     benchmark:
-        "benchmarks/virgo/report.tsv"
+        benchmarks("virgo/report.tsv")
     conda:
-        "../../envs/report.yaml"
+        conda_env("report")
     threads: 1
     resources:
         runtime=30,
@@ -214,19 +216,19 @@ rule virgo_qscan:
         gwosc=config["virgo"]["report"]["gwosc_file"],
     output:
         qscan=report(
-            "results/virgo/report/gw150914_qscan.png",
+            results("virgo/report/gw150914_qscan.png"),
             caption="../report/virgo/qscan.rst",
             category="Virgo",
             subcategory="Real data",
             labels={"model": "none", "figure": "GW150914 Q-scan"},
         ),
-        qscan_json="results/virgo/report/gw150914_qscan.json",
+        qscan_json=results("virgo/report/gw150914_qscan.json"),
     log:
-        "logs/virgo/qscan.log",
+        logs("virgo/qscan.log"),
     benchmark:
-        "benchmarks/virgo/qscan.tsv"
+        benchmarks("virgo/qscan.tsv")
     conda:
-        "../../envs/report.yaml"
+        conda_env("report")
     threads: 1
     resources:
         runtime=30,
@@ -236,3 +238,9 @@ rule virgo_qscan:
         preprocess=config["virgo"]["preprocess"],
     script:
         "../../scripts/virgo/qscan.py"
+
+
+# snakemake virgo_all: this twin alone
+rule virgo_all:
+    input:
+        TWIN_TARGETS["virgo"],

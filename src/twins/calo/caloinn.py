@@ -109,11 +109,21 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "axis_offset_conditions": False,
 }
 ENERGY_FLOW_ARCHITECTURE_KEYS = (
-    "energy_flow", "energy_flow_transforms", "energy_flow_hidden_features", "energy_flow_bins"
+    "energy_flow",
+    "energy_flow_transforms",
+    "energy_flow_hidden_features",
+    "energy_flow_bins",
 )
 ARCHITECTURE_KEYS = (
-    "blocks", "hidden_features", "bins", "spline_bound", "actnorm", *ENERGY_FLOW_ARCHITECTURE_KEYS,
-    "shape_flow", "shape_flow_previous_layer", "axis_offset_conditions",
+    "blocks",
+    "hidden_features",
+    "bins",
+    "spline_bound",
+    "actnorm",
+    *ENERGY_FLOW_ARCHITECTURE_KEYS,
+    "shape_flow",
+    "shape_flow_previous_layer",
+    "axis_offset_conditions",
 )
 LR_SCHEDULES = ("exponential", "constant", "one_cycle")
 SHAPE_FLOWS = ("joint", "layerwise")
@@ -138,8 +148,17 @@ def resolve_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
     def is_int(value: Any) -> bool:
         return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
-    for key in ("epochs", "batch_size", "blocks", "bins", "processes", "energy_flow_transforms",
-                "energy_flow_bins", "energy_flow_passes", "energy_flow_batch_size"):
+    for key in (
+        "epochs",
+        "batch_size",
+        "blocks",
+        "bins",
+        "processes",
+        "energy_flow_transforms",
+        "energy_flow_bins",
+        "energy_flow_passes",
+        "energy_flow_batch_size",
+    ):
         need(is_int(out[key]) and out[key] >= 1, key, "a positive integer")
     need(out["bins"] >= 2, "bins", "at least 2")
     need(out["energy_flow_bins"] >= 2, "energy_flow_bins", "at least 2")
@@ -241,8 +260,10 @@ class CaloINNPreprocessing:
         if self.axis_offset_conditions and not self.axis_cells_per_tan:
             raise ValueError("axis_offset_conditions needs axis_cells_per_tan (layers aligned to the incident axis)")
         if self.axis_cells_per_tan and len(self.axis_cells_per_tan) != self.layers:
-            raise ValueError(f"axis_cells_per_tan must have {self.layers} entries (one per layer); got "
-                             f"{len(self.axis_cells_per_tan)}")
+            raise ValueError(
+                f"axis_cells_per_tan must have {self.layers} entries (one per layer); got "
+                f"{len(self.axis_cells_per_tan)}"
+            )
 
     def _axis_shift(self, theta: Tensor) -> Tensor:
         """(N, nz) float64: the incident axis' x position in every layer relative to the front face's, in cells."""
@@ -409,8 +430,10 @@ class CaloINNPreprocessing:
         share of its layer. After the per-layer renormalisation one such hot cell moves the layer's centre of
         energy by a whole cell. Clipping to the training range removes them and leaves the bulk untouched."""
         if not self.has_training_range:
-            raise ValueError("this preprocessing holds no training range (a model file written before it); "
-                             "retrain, or sample without clamp_to_training_range")
+            raise ValueError(
+                "this preprocessing holds no training range (a model file written before it); "
+                "retrain, or sample without clamp_to_training_range"
+            )
         low = torch.as_tensor(self.feature_min, dtype=features.dtype, device=features.device)
         high = torch.as_tensor(self.feature_max, dtype=features.dtype, device=features.device)
         return torch.maximum(torch.minimum(features, high), low)
@@ -476,7 +499,11 @@ class EnergyFlow(torch.nn.Module):
     log_prob(x (N, nz), c (N, >= context)) -> (N,) nats, sample_from_noise(z (N, nz), c) -> x (N, nz)."""
 
     def __init__(
-        self, layers: int, context: int = 2, transforms: int = 4, hidden_features: list[int] | int = (64, 64),
+        self,
+        layers: int,
+        context: int = 2,
+        transforms: int = 4,
+        hidden_features: list[int] | int = (64, 64),
         bins: int = 8,
     ) -> None:
         super().__init__()
@@ -508,8 +535,13 @@ class LayerwiseShapeFlow(torch.nn.Module):
     by layer (nz passes of N samples)."""
 
     def __init__(
-        self, layers: int, cells_per_layer: int, context: int, previous_layer: bool = False,
-        per_layer_context: int | None = None, **coupling: Any,
+        self,
+        layers: int,
+        cells_per_layer: int,
+        context: int,
+        previous_layer: bool = False,
+        per_layer_context: int | None = None,
+        **coupling: Any,
     ) -> None:
         super().__init__()
         self.layers, self.cells_per_layer, self.previous_layer = int(layers), int(cells_per_layer), bool(previous_layer)
@@ -628,9 +660,12 @@ def build_flow(settings: dict[str, Any], features: int, layers: int | None = Non
         if (features - layers) % layers:
             raise ValueError(f"{features - layers} cell features do not split into {layers} equal layers")
         shape_flow = LayerwiseShapeFlow(
-            layers, (features - layers) // layers, context=conditions + layers,
+            layers,
+            (features - layers) // layers,
+            context=conditions + layers,
             previous_layer=bool(settings.get("shape_flow_previous_layer", False)),
-            per_layer_context=2 if offsets else None, **coupling,
+            per_layer_context=2 if offsets else None,
+            **coupling,
         )
     elif shape_kind == "joint":
         shape_flow = CaloINNFlow(features - layers, context=conditions + layers, **coupling)

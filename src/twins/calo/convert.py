@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from twins.calo.hdf5io import ShowerHDF5Writer
 from twins.calo.rootio import iterate_root_showers, read_root_metadata
@@ -27,9 +28,7 @@ def convert_showers(root_files: Sequence[str | Path], out_h5: str | Path, settin
     return convert_root_to_hdf5(root_files, out_h5, settings)
 
 
-def convert_root_to_hdf5(
-    root_files: Sequence[str | Path], out_h5: str | Path, settings: dict[str, Any]
-) -> int:
+def convert_root_to_hdf5(root_files: Sequence[str | Path], out_h5: str | Path, settings: dict[str, Any]) -> int:
     """Merge the ROOT chunk files into `out_h5`; return the number of showers.
 
     settings (config slice calo.convert): step_size — showers read per step (bounds peak memory);

@@ -17,8 +17,10 @@ from twins.core.distributed import DistributedContext
 
 def main(arguments_path: str) -> None:
     context = DistributedContext.from_environment()
-    logging.basicConfig(level=logging.INFO if context.is_main else logging.WARNING,
-                        format=f"rank {context.rank}: %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if context.is_main else logging.WARNING,
+        format=f"rank {context.rank}: %(levelname)s %(name)s: %(message)s",
+    )
     train_caloinn(**json.loads(Path(arguments_path).read_text()))
     if context.active:
         context.barrier()

@@ -37,8 +37,9 @@ from __future__ import annotations
 import logging
 import math
 import numbers
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import uproot

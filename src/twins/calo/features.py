@@ -73,7 +73,7 @@ class ShowerFeatures:
         """(n_r,) fraction of the sample's deposited energy in each radial bin (sums to 1)."""
         return _normalised(self.radial_energy_gev.sum(axis=0))
 
-    def select(self, mask: np.ndarray) -> "ShowerFeatures":
+    def select(self, mask: np.ndarray) -> ShowerFeatures:
         """The features of a subset of the showers; mask: (N,) booleans or an index array (kept in order).
 
         cell_energies_gev is cut per shower using n_hit, since it lists the hit cells shower by shower."""

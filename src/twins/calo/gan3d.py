@@ -19,7 +19,8 @@ BatchNorm3d(momentum=0.01, eps=1e-3).
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn

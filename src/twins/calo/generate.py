@@ -9,10 +9,10 @@ import numpy as np
 import torch
 
 from twins.calo.gan3d import Generator3D
-from twins.calo.train import MODEL_FORMAT, build_generator
-from twins.calo.transform import ShowerTransform
 from twins.calo.model_file import load_weights, read_model_record
 from twins.calo.sampling import checked_conditions, timed_batches, warn_if_extrapolating
+from twins.calo.train import MODEL_FORMAT, build_generator
+from twins.calo.transform import ShowerTransform
 from twins.core.training import select_device
 
 log = logging.getLogger(__name__)

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from twins.calo.models import get_model
 from twins.calo.hdf5io import read_geometry_attr, read_showers_h5, write_showers_h5
+from twins.calo.models import get_model
 from twins.calo.showers import ShowerSample
 from twins.calo.temperature import check_sampling_settings, choose_temperature
 from twins.core.io import write_json
@@ -32,8 +32,15 @@ def generation_conditions(test_h5: str | Path, settings: dict[str, Any]) -> tupl
 
 
 def generate_to_file(
-    model: str, model_path: str | Path, test_h5: str | Path, settings: dict[str, Any], seed: int, device: str,
-    out_h5: str | Path, out_timing: str | Path, validation_h5: str | Path | None = None,
+    model: str,
+    model_path: str | Path,
+    test_h5: str | Path,
+    settings: dict[str, Any],
+    seed: int,
+    device: str,
+    out_h5: str | Path,
+    out_timing: str | Path,
+    validation_h5: str | Path | None = None,
 ) -> None:
     """Sample the trained `model` at the chosen conditions; write the showers (GeV) and the throughput.
 
@@ -51,8 +58,12 @@ def generate_to_file(
             if validation_h5 is None:
                 raise ValueError("calo.generate.caloinn.temperature: auto needs the validation split file")
             sampling = choose_temperature(
-                model_path, validation_h5, grid, settings["batch_size"],
-                seed=derive_seed(seed, "calo", "generate", model, "temperature"), device=device,
+                model_path,
+                validation_h5,
+                grid,
+                settings["batch_size"],
+                seed=derive_seed(seed, "calo", "generate", model, "temperature"),
+                device=device,
                 clamp_to_training_range=clamp,
             )
             temperature = sampling["temperature"]

@@ -30,12 +30,22 @@ class ShowerHDF5Writer:
         chunk = max(1, chunk_showers)
         self.datasets = {
             "showers": self.file.create_dataset(
-                "showers", (0, *cell_shape), "f4", maxshape=(None, *cell_shape), chunks=(chunk, *cell_shape),
-                track_times=False, **HDF5_COMPRESSION,
+                "showers",
+                (0, *cell_shape),
+                "f4",
+                maxshape=(None, *cell_shape),
+                chunks=(chunk, *cell_shape),
+                track_times=False,
+                **HDF5_COMPRESSION,
             ),
             **{
                 name: self.file.create_dataset(
-                    name, (0,), dtype, maxshape=(None,), chunks=(max(chunk, 1024),), track_times=False,
+                    name,
+                    (0,),
+                    dtype,
+                    maxshape=(None,),
+                    chunks=(max(chunk, 1024),),
+                    track_times=False,
                     **HDF5_COMPRESSION,
                 )
                 for name, dtype in (("energy", "f8"), ("theta", "f8"), ("pdg", "i4"))
@@ -48,7 +58,10 @@ class ShowerHDF5Writer:
     def append(self, sample: ShowerSample) -> None:
         m = len(sample)
         for name, values in (
-            ("showers", sample.cells), ("energy", sample.energy), ("theta", sample.theta), ("pdg", sample.pdg)
+            ("showers", sample.cells),
+            ("energy", sample.energy),
+            ("theta", sample.theta),
+            ("pdg", sample.pdg),
         ):
             ds = self.datasets[name]
             ds.resize(self.n + m, axis=0)

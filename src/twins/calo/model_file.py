@@ -40,8 +40,9 @@ def read_model_record(
     return record
 
 
-def load_weights(module: torch.nn.Module, state: dict[str, Any], model_path: str | Path,
-                 device: str | torch.device) -> torch.nn.Module:
+def load_weights(
+    module: torch.nn.Module, state: dict[str, Any], model_path: str | Path, device: str | torch.device
+) -> torch.nn.Module:
     """`module` with `state` loaded, on `device`, in eval mode; InputFileError if the weights do not fit."""
     from twins.core.training import select_device
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -46,9 +47,18 @@ def get_model(name: str) -> GeneratorModel:
 
 
 def train_model(
-    model: str, train_h5: str | Path, validation_h5: str | Path, settings: dict[str, Any], seed: int, device: str,
-    checkpoint_path: str | Path, out_model: str | Path, out_history: str | Path, out_losses_png: str | Path,
-    gpus: int = 0, threads: int = 1,
+    model: str,
+    train_h5: str | Path,
+    validation_h5: str | Path,
+    settings: dict[str, Any],
+    seed: int,
+    device: str,
+    checkpoint_path: str | Path,
+    out_model: str | Path,
+    out_history: str | Path,
+    out_losses_png: str | Path,
+    gpus: int = 0,
+    threads: int = 1,
 ) -> None:
     """Train the generator named `model` and plot its loss history.
 
@@ -56,8 +66,13 @@ def train_model(
     or more than one visible GPU, training runs in that many torchrun processes."""
     entry = get_model(model)
     arguments = dict(
-        train_h5=str(train_h5), settings=settings, seed=seed, out_model=str(out_model),
-        out_history=str(out_history), checkpoint_path=str(checkpoint_path), device=device,
+        train_h5=str(train_h5),
+        settings=settings,
+        seed=seed,
+        out_model=str(out_model),
+        out_history=str(out_history),
+        checkpoint_path=str(checkpoint_path),
+        device=device,
         validation_h5=str(validation_h5),
     )
     processes = process_count(settings.get("processes", 1), gpus)

@@ -28,7 +28,11 @@ def chunk_events(total: int, chunks: int, chunk: int) -> int:
 
 
 def simulate_chunk(
-    geometry_path: str | Path, settings: dict[str, Any], seed: int, chunk: int, out_root: str | Path,
+    geometry_path: str | Path,
+    settings: dict[str, Any],
+    seed: int,
+    chunk: int,
+    out_root: str | Path,
     out_timing: str | Path,
 ) -> ShowerSample:
     """Simulate chunk `chunk` of calo.simulate.events with its own derived seed; write ROOT + timing JSON."""
@@ -44,8 +48,12 @@ def simulate_chunk(
     write_showers_root(out_root, sample, geometry.to_dict(), record)
     write_json(
         out_timing,
-        {"backend": settings["backend"], "showers": n_events, "seconds": seconds,
-         "showers_per_second": n_events / seconds},
+        {
+            "backend": settings["backend"],
+            "showers": n_events,
+            "seconds": seconds,
+            "showers_per_second": n_events / seconds,
+        },
     )
     log.info("chunk %d: %d showers in %.1f s (%.0f showers/s)", chunk, n_events, seconds, n_events / seconds)
     return sample

@@ -44,16 +44,18 @@ def quality_goals(metrics_paths: dict[str, str | Path]) -> pd.DataFrame:
         summary = read_json(path)["summary"]
         auc, fpd, floor = (summary.get(k) for k in ("classifier_auc_low_level", "fpd", "fpd_floor"))
         fpd_limit = GOAL_FPD_OVER_FLOOR * max(floor, 0.0) if floor is not None else None
-        rows.append({
-            "model": model,
-            "AUC low-level": auc,
-            "AUC goal": GOAL_LOW_LEVEL_AUC,
-            "AUC floor (sim vs sim)": summary.get("classifier_auc_low_level_floor"),
-            "AUC met": None if auc is None else bool(auc <= GOAL_LOW_LEVEL_AUC),
-            "FPD": fpd,
-            "FPD goal (5x floor)": fpd_limit,
-            "FPD met": None if fpd is None or fpd_limit is None else bool(fpd <= fpd_limit),
-        })
+        rows.append(
+            {
+                "model": model,
+                "AUC low-level": auc,
+                "AUC goal": GOAL_LOW_LEVEL_AUC,
+                "AUC floor (sim vs sim)": summary.get("classifier_auc_low_level_floor"),
+                "AUC met": None if auc is None else bool(auc <= GOAL_LOW_LEVEL_AUC),
+                "FPD": fpd,
+                "FPD goal (5x floor)": fpd_limit,
+                "FPD met": None if fpd is None or fpd_limit is None else bool(fpd <= fpd_limit),
+            }
+        )
     return pd.DataFrame(rows).set_index("model")
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +35,9 @@ def warn_if_extrapolating(energy: np.ndarray, meta: dict[str, Any]) -> None:
     if trained and (energy.min() < 0.99 * trained[0] or energy.max() > 1.01 * trained[1]):
         log.warning(
             "energies %.3g..%.3g GeV reach outside the trained %.3g..%.3g GeV; expect extrapolation",
-            energy.min(), energy.max(), *trained,
+            energy.min(),
+            energy.max(),
+            *trained,
         )
 
 

@@ -35,5 +35,5 @@ class ShowerSample:
     def __len__(self) -> int:
         return len(self.cells)
 
-    def __getitem__(self, index) -> "ShowerSample":
+    def __getitem__(self, index) -> ShowerSample:
         return ShowerSample(self.cells[index], self.energy[index], self.theta[index], self.pdg[index])

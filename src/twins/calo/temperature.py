@@ -19,8 +19,9 @@ features and distance as the validation step). The test split plays no part, so 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -84,8 +85,14 @@ def choose_temperature(
     scan = []
     for temperature in grid:
         generated, _ = generate_caloinn(
-            model_path, energy_np, theta_np, batch_size=batch_size, seed=derive_seed(seed, "sample"), device=device,
-            temperature=temperature, clamp_to_training_range=clamp_to_training_range,
+            model_path,
+            energy_np,
+            theta_np,
+            batch_size=batch_size,
+            seed=derive_seed(seed, "sample"),
+            device=device,
+            temperature=temperature,
+            clamp_to_training_range=clamp_to_training_range,
         )
         sample = ShowerSample(generated, energy_np, theta_np, pdg)
         gen_high, _ = shower_features(sample, geometry, hit_threshold_gev=threshold).high_level_matrix()

@@ -21,9 +21,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -110,8 +111,11 @@ def resolve_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
     need(0 <= float(out["label_flip"]) < 0.5, "label_flip", "in [0, 0.5)")
     need(is_int(out["pretrain_epochs"]) and out["pretrain_epochs"] >= 0, "pretrain_epochs", "an integer >= 0")
     window = out["pretrain_energy_gev"]
-    need(isinstance(window, (list, tuple)) and len(window) == 2 and 0 <= float(window[0]) < float(window[1]),
-         "pretrain_energy_gev", "[low, high] in GeV with low < high")
+    need(
+        isinstance(window, (list, tuple)) and len(window) == 2 and 0 <= float(window[0]) < float(window[1]),
+        "pretrain_energy_gev",
+        "[low, high] in GeV with low < high",
+    )
     out["pretrain_energy_gev"] = [float(window[0]), float(window[1])]
     for name, value in out["loss_weights"].items():
         if float(value) < 0:
@@ -259,9 +263,7 @@ class _GanStep:
         }
         return parts, sum(self.w[k] * v for k, v in parts.items())
 
-    def train_batch(
-        self, data: TrainingShowers, index: np.ndarray, pool: np.ndarray | None = None
-    ) -> dict[str, float]:
+    def train_batch(self, data: TrainingShowers, index: np.ndarray, pool: np.ndarray | None = None) -> dict[str, float]:
         """One discriminator and `generator_steps` generator updates; the generator's conditions are drawn
         from `pool` (shower indices; None = all showers)."""
         x, cond, e_gev, _ = data.batch(index, self.device)

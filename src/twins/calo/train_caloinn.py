@@ -30,13 +30,13 @@ from twins.calo.caloinn import (
     nats_per_feature,
     resolve_settings,
 )
+from twins.calo.model_file import load_weights, read_model_record, write_model_record
+from twins.calo.sampling import checked_conditions, timed_batches, warn_if_extrapolating
 from twins.calo.train import deterministic_algorithms
+from twins.core.distributed import DistributedContext
 from twins.core.io import InputFileError, open_hdf5, read_datasets
 from twins.core.provenance import make_provenance, sha256_file
 from twins.core.seeding import derive_seed, seed_everything
-from twins.calo.model_file import load_weights, read_model_record, write_model_record
-from twins.calo.sampling import checked_conditions, timed_batches, warn_if_extrapolating
-from twins.core.distributed import DistributedContext
 from twins.core.training import CheckpointedTraining, select_device
 
 log = logging.getLogger(__name__)
@@ -144,8 +144,9 @@ def train_caloinn(
         )
     if settings["noise_level_gev"] > threshold > 0:
         log.warning(
-            "noise_level_gev %.3g is above the cell threshold %.3g GeV: dequantisation noise can survive "
-            "generation", settings["noise_level_gev"], threshold
+            "noise_level_gev %.3g is above the cell threshold %.3g GeV: dequantisation noise can survive generation",
+            settings["noise_level_gev"],
+            threshold,
         )
     inputs = [Path(train_h5)] + ([Path(validation_h5)] if validation_h5 is not None else [])
     # a one-cycle schedule spans all epochs, so changing `epochs` cannot resume it

@@ -32,7 +32,7 @@ class ShowerTransform:
             raise ValueError(f"calo.preprocess.cell_threshold_gev must be >= 0; got {self.cell_threshold_gev}")
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> "ShowerTransform":
+    def from_settings(cls, settings: dict[str, Any]) -> ShowerTransform:
         unknown = set(settings) - ALLOWED_KEYS
         if unknown:
             raise ValueError(f"unknown calo.preprocess key(s) {sorted(unknown)}; allowed: {sorted(ALLOWED_KEYS)}")

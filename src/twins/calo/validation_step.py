@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -27,9 +28,17 @@ def mean_simulation_speed(timing_paths: Sequence[str | Path]) -> float | None:
 
 
 def validate_to_files(
-    reference_h5: str | Path, independent_h5: str | Path, generated_h5: str | Path,
-    simulate_timings: Sequence[str | Path], generate_timing: str | Path, settings: dict[str, Any], seed: int,
-    out_metrics: str | Path, out_figures: dict[str, str | Path], model: str, threads: int = 1,
+    reference_h5: str | Path,
+    independent_h5: str | Path,
+    generated_h5: str | Path,
+    simulate_timings: Sequence[str | Path],
+    generate_timing: str | Path,
+    settings: dict[str, Any],
+    seed: int,
+    out_metrics: str | Path,
+    out_figures: dict[str, str | Path],
+    model: str,
+    threads: int = 1,
 ) -> dict[str, Any]:
     """Generated vs simulated test set (and simulated vs an independent simulated sample, the floor)."""
     settings = {**settings, "classifier": {**settings.get("classifier", {}), "n_threads": int(threads)}}
@@ -39,10 +48,16 @@ def validate_to_files(
     geometry = geometry_from_dict(read_geometry_attr(reference_h5))
     same_conditions = len(reference) == len(generated) and np.allclose(reference.energy, generated.energy)
     if not same_conditions:
-        log.warning("generated showers are not at the test set's conditions (calo.generate.conditions != test); "
-                    "the comparison mixes conditions")
+        log.warning(
+            "generated showers are not at the test set's conditions (calo.generate.conditions != test); "
+            "the comparison mixes conditions"
+        )
     metrics = validate_showers(
-        reference, generated, geometry, settings, seed,
+        reference,
+        generated,
+        geometry,
+        settings,
+        seed,
         simulator_showers_per_s=mean_simulation_speed(simulate_timings),
         generator_showers_per_s=read_json(generate_timing)["showers_per_second"],
         independent_reference=independent,
@@ -56,8 +71,14 @@ def validate_to_files(
     metrics["provenance"] = make_provenance(
         "calo_validate", settings, seed=seed, inputs=[reference_h5, independent_h5, generated_h5]
     )
-    written = plot_validation(reference, generated, geometry, Path(out_metrics).parent,
-                              labels=("simulation (test set)", model), settings=settings)
+    written = plot_validation(
+        reference,
+        generated,
+        geometry,
+        Path(out_metrics).parent,
+        labels=("simulation (test set)", model),
+        settings=settings,
+    )
     missing = [name for name, path in out_figures.items() if Path(written.get(name, "")) != Path(path)]
     if missing:
         raise RuntimeError(f"validation did not write the figure(s) {missing} the rule declares")

@@ -1,8 +1,17 @@
-"""Validate a workflow config against the JSON schema, filling defaults, with errors that name the key."""
+"""The workflow config and its schema: validation with defaults, and the same defaults for library callers.
+
+The schema (`workflow/schemas/config.schema.yaml` and one `<twin>.schema.yaml` per twin) is the only place
+that holds defaults and allowed ranges. The workflow validates the whole config once (`validate_config`);
+a library function called outside Snakemake resolves its slice with `resolve("calo.train.gan3d", settings)`,
+which fills the same defaults and applies the same checks, naming the full key in every error.
+"""
 
 from __future__ import annotations
 
 import copy
+import functools
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +20,25 @@ import referencing
 import referencing.jsonschema
 import yaml
 
+MAIN_SCHEMA = "config.schema.yaml"
+SCHEMA_DIR_VARIABLE = "TWINS_SCHEMA_DIR"
+
 
 class ConfigError(ValueError):
     """The config breaks the schema; the message names the key, the value and what is allowed."""
+
+
+def schema_dir() -> Path:
+    """The folder holding config.schema.yaml: $TWINS_SCHEMA_DIR, else workflow/schemas of this checkout."""
+    override = os.environ.get(SCHEMA_DIR_VARIABLE)
+    folder = Path(override) if override else Path(__file__).resolve().parents[3] / "workflow" / "schemas"
+    if not (folder / MAIN_SCHEMA).exists():
+        raise ConfigError(
+            f"no {MAIN_SCHEMA} in {folder}: the twins library takes its config defaults from the workflow's "
+            f"schemas; install it from a checkout (pip install -e .) or set {SCHEMA_DIR_VARIABLE} to the "
+            "checkout's workflow/schemas"
+        )
+    return folder
 
 
 def _with_defaults(validator_class):
@@ -31,8 +56,11 @@ def _with_defaults(validator_class):
     return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
 
 
-def _describe(error: jsonschema.ValidationError) -> str:
-    key = ".".join(str(p) for p in error.absolute_path) or "<top level>"
+_FILLING = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def _describe(error: jsonschema.ValidationError, prefix: str = "") -> str:
+    key = ".".join([p for p in prefix.split(".") if p] + [str(p) for p in error.absolute_path]) or "<top level>"
     allowed = ""
     if error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         allowed = f"; required: {error.validator} {error.validator_value}"
@@ -43,33 +71,83 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"config key '{key}': {error.message}{allowed}"
 
 
-def schema_registry(schema_dir: str | Path) -> referencing.Registry:
-    """Every `*.schema.yaml` in `schema_dir`, addressable by file name (each twin keeps its own schema file).
+def schema_registry(folder: str | Path) -> referencing.Registry:
+    """Every `*.schema.yaml` in `folder`, addressable by file name (each twin keeps its own schema file).
 
     Twin files carry no `$schema` key: jsonschema would check a `$ref` into such a file with a fresh
     validator of that dialect, which would skip our default filling.
     """
     resources = [
         (path.name, referencing.jsonschema.DRAFT202012.create_resource(yaml.safe_load(path.read_text())))
-        for path in sorted(Path(schema_dir).glob("*.schema.yaml"))
+        for path in sorted(Path(folder).glob("*.schema.yaml"))
     ]
     return referencing.Registry().with_resources(resources)
 
 
-def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
+@functools.lru_cache(maxsize=4)
+def _registry(folder: Path) -> referencing.Registry:
+    return schema_registry(folder)
+
+
+def _fill_and_check(instance: Any, schema: dict, registry: referencing.Registry, prefix: str, source: str) -> None:
+    # Defaults first, then a strict pass, so an error is reported on the filled-in config.
+    list(_FILLING(schema, registry=registry).iter_errors(instance))
+    strict = jsonschema.Draft202012Validator(schema, registry=registry)
+    errors = sorted(strict.iter_errors(instance), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = "\n  ".join(_describe(e, prefix) for e in errors)
+        raise ConfigError(f"invalid configuration ({len(errors)} problem(s)):\n  {lines}\n(schema: {source})")
+
+
+def validate_config(config: dict[str, Any], schema_path: str | Path | None = None) -> dict[str, Any]:
     """Check `config` in place against the schema, filling defaults; raise ConfigError listing every problem.
 
-    `$ref: "<twin>.schema.yaml"` in the schema points to a file beside it.
+    schema_path: the main schema (default: `schema_dir()/config.schema.yaml`); `$ref: "<twin>.schema.yaml"`
+    in it points to a file beside it.
     """
-    schema_path = Path(schema_path)
+    schema_path = Path(schema_path) if schema_path is not None else schema_dir() / MAIN_SCHEMA
     schema = yaml.safe_load(schema_path.read_text())
-    registry = schema_registry(schema_path.parent)
-    validator_class = _with_defaults(jsonschema.validators.validator_for(schema))
-    # Defaults first, then a strict pass, so an error is reported on the filled-in config.
-    list(validator_class(schema, registry=registry).iter_errors(config))
-    strict = jsonschema.Draft202012Validator(schema, registry=registry)
-    errors = sorted(strict.iter_errors(config), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = "\n  ".join(_describe(e) for e in errors)
-        raise ConfigError(f"invalid configuration ({len(errors)} problem(s)):\n  {lines}\n(schema: {schema_path})")
+    _fill_and_check(config, schema, _registry(schema_path.parent.resolve()), "", str(schema_path))
     return config
+
+
+def _pointer_to(key: str, registry: referencing.Registry) -> str:
+    """The absolute schema URI of the dotted config `key` (e.g. 'calo.train.gan3d' ->
+    'calo.schema.yaml#/$defs/gan3d'), following `$ref`s; map entries (a dataset or ensemble name) go
+    through `additionalProperties`."""
+    resolver = registry.resolver(base_uri=MAIN_SCHEMA)
+    document, uri, node = MAIN_SCHEMA, f"{MAIN_SCHEMA}#", registry.contents(MAIN_SCHEMA)
+    for part in [p for p in key.split(".") if p]:
+        while "$ref" in node:
+            target, _, fragment = node["$ref"].partition("#")
+            document = target or document
+            uri = f"{document}#{fragment}"
+            resolved = resolver.lookup(node["$ref"])
+            node, resolver = resolved.contents, resolved.resolver
+        if part in node.get("properties", {}):
+            uri, node = f"{uri}/properties/{part}", node["properties"][part]
+        elif isinstance(node.get("additionalProperties"), dict):
+            uri, node = f"{uri}/additionalProperties", node["additionalProperties"]
+        else:
+            known = sorted(node.get("properties", {}))
+            raise ConfigError(f"config key '{key}': '{part}' is not in the schema; known keys there: {known}")
+    return uri
+
+
+def resolve(key: str, settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The config slice at dotted `key` (e.g. 'calo.train.gan3d') as the workflow would hand it to a rule:
+    a copy of `settings` (None: empty) with the schema's defaults filled in and checked against the schema.
+
+    ConfigError names the full key ('calo.train.gan3d.epochs') and what is allowed. Library functions call
+    this instead of keeping their own defaults, so a default lives in the schema only.
+    """
+    folder = schema_dir()
+    registry = _registry(folder)
+    instance = copy.deepcopy(dict(settings)) if settings is not None else {}
+    _fill_and_check(instance, {"$ref": _pointer_to(key, registry)}, registry, key, str(folder / MAIN_SCHEMA))
+    return instance
+
+
+def defaults(key: str) -> dict[str, Any]:
+    """The schema's defaults of the config slice at dotted `key` (what an empty slice resolves to)."""
+    return resolve(key, None)

@@ -54,7 +54,7 @@ class DistributedContext:
         return self.world_size > 1
 
     @classmethod
-    def from_environment(cls) -> "DistributedContext":
+    def from_environment(cls) -> DistributedContext:
         """The torchrun environment (RANK, WORLD_SIZE, LOCAL_RANK), joining the process group on first use;
         a single process outside torchrun."""
         world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -114,8 +114,14 @@ def launch(module: str, arguments: dict[str, Any], processes: int, threads_per_p
         args_path = Path(tmp) / "arguments.json"
         args_path.write_text(json.dumps(arguments))
         command = [
-            sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={int(processes)}",
-            "-m", module, str(args_path),
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc-per-node={int(processes)}",
+            "-m",
+            module,
+            str(args_path),
         ]
         env = {**os.environ, "OMP_NUM_THREADS": str(int(threads_per_process))}
         log.info("launching %d training processes: %s", processes, " ".join(command))

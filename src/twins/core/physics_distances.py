@@ -79,9 +79,10 @@ def fpd(
 
     reference: (N_ref, F), generated: (N_gen, F) feature vectors, one row per event.
     The distance is computed at `num_points` sample sizes evenly spaced from `min_samples` to
-    `max_samples` (the latter capped at the smaller sample, the former at half of that), each the mean over `num_batches` random subsets
-    drawn without replacement from each sample; a straight line in 1/N is fitted and its intercept
-    (with the intercept's standard error) returned. normalise: standardise with the reference first.
+    `max_samples` (the latter capped at the smaller sample, the former at half of that), each the mean
+    over `num_batches` random subsets drawn without replacement from each sample; a straight line in 1/N
+    is fitted and its intercept (with the intercept's standard error) returned.
+    normalise: standardise with the reference first.
     n_threads: BLAS threads (1 by default: the matrices are small, and parallel jobs on shared cores
     make multi-threaded BLAS many times slower). Deterministic for a given seed.
     """

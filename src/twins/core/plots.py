@@ -1,4 +1,5 @@
-"""Plotting style shared by the twins: one look, reference-vs-generated panels, reproducible files.
+"""Plotting style shared by the twins: one look, reference-vs-generated panels, training histories,
+reproducible files.
 
 Figures are made with `new_figure` (a bare matplotlib Figure, no pyplot state, Agg rendering) and
 written with `save_figure`, which strips the metadata matplotlib would stamp into the file (its version,
@@ -7,15 +8,17 @@ dates), so identical data give byte-identical PNG/PDF/SVG files.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 import numpy as np
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from twins.core.io import atomic_path
+from twins.core.io import InputFileError, atomic_path
 from twins.core.metrics import histogram, shared_bins
 
 REFERENCE_COLOUR = "0.35"
@@ -177,3 +180,74 @@ def save_figure(fig: Figure, path: str | Path, dpi: int | None = None) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=fmt, dpi=dpi, metadata=metadata)
     return path
+
+
+@dataclass(frozen=True)
+class HistoryPanel:
+    """One panel of a training-history figure.
+
+    columns: history columns drawn in this order; missing ones are skipped, and a name ending in '*' draws
+        every column with that prefix (sorted). The first column drawn is bold, 'val_' columns are dashed.
+    ylabel, title: the panel's labels; log: logarithmic y axis (values clipped at 1e-6); ylim: fixed limits.
+    """
+
+    columns: tuple[str, ...]
+    ylabel: str = "loss"
+    title: str = ""
+    log: bool = False
+    ylim: tuple[float, float] | None = None
+
+    def present(self, history: pd.DataFrame) -> list[str]:
+        chosen: list[str] = []
+        for name in self.columns:
+            if name.endswith("*"):
+                chosen += sorted(c for c in history.columns if c.startswith(name[:-1]) and c not in chosen)
+            elif name in history.columns and name not in chosen:
+                chosen.append(name)
+        return chosen
+
+
+def read_history(path: str | Path) -> pd.DataFrame:
+    """A training history CSV (one row per epoch, an 'epoch' column); InputFileError naming the file otherwise."""
+    try:
+        history = pd.read_csv(path)
+    except (FileNotFoundError, pd.errors.EmptyDataError) as err:
+        raise InputFileError(f"{path}: cannot read the training history ({err})") from None
+    if "epoch" not in history or history.empty:
+        raise InputFileError(f"{path}: no 'epoch' column or no rows; not a training history")
+    return history
+
+
+def plot_history(
+    history: pd.DataFrame | str | Path,
+    out_png: str | Path,
+    panels: Sequence[HistoryPanel],
+    title: str | None = None,
+) -> Path:
+    """Losses (and other per-epoch figures) against the epoch, one panel per HistoryPanel, side by side."""
+    if not isinstance(history, pd.DataFrame):
+        history = read_history(history)
+    fig = new_figure(figsize=(1.0 + 4.5 * len(panels), 4.0))
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, panel in zip(axes, panels):
+        columns = panel.present(history)
+        for k, column in enumerate(columns):
+            style = {"linewidth": 2.0} if k == 0 else {}
+            if column.startswith("val_"):
+                style["linestyle"] = "--"
+            values = history[column].clip(lower=1e-6) if panel.log else history[column]
+            ax.plot(history["epoch"], values, marker="o", markersize=3, label=column, **style)
+        if panel.log:
+            ax.set_yscale("log")
+        if panel.ylim is not None:
+            ax.set_ylim(*panel.ylim)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(panel.ylabel)
+        if panel.title:
+            ax.set_title(panel.title)
+        if columns:
+            ax.legend(ncol=2 if len(columns) > 4 else 1)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return save_figure(fig, out_png)

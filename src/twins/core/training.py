@@ -2,8 +2,9 @@
 
 A twin supplies `train_epoch(epoch) -> {loss_name: mean value}`; `CheckpointedTraining` does the rest.
 A checkpoint holds every module, optimizer, the RNG states and the history, written atomically after
-each epoch. Rerunning a killed job with the same settings resumes after the last finished epoch and
-ends with the same weights as an uninterrupted run (on CPU).
+each epoch. It holds only tensors and plain containers, so it is read back with weights_only=True (a
+checkpoint file never runs code). Rerunning a killed job with the same settings resumes after the last
+finished epoch and ends with the same weights as an uninterrupted run (on CPU).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import logging
 import math
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,9 +43,11 @@ def select_device(name: str = "auto") -> torch.device:
 
 
 def _rng_state(generators: dict[str, Any]) -> dict[str, Any]:
+    name, keys, position, has_gauss, cached = np.random.get_state()
     state = {
         "python": random.getstate(),
-        "numpy_global": np.random.get_state(),
+        # numpy's key array as a tensor: the checkpoint then loads with weights_only=True
+        "numpy_global": (name, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached),
         "torch": torch.get_rng_state(),
         "generators": {},
     }
@@ -59,7 +63,8 @@ def _rng_state(generators: dict[str, Any]) -> dict[str, Any]:
 
 def _set_rng_state(state: dict[str, Any], generators: dict[str, Any]) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy_global"])
+    name, keys, position, has_gauss, cached = state["numpy_global"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, cached))
     torch.set_rng_state(state["torch"])
     if "torch_cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["torch_cuda"])
@@ -136,7 +141,7 @@ class CheckpointedTraining:
         if not self.checkpoint_path.exists():
             return 0
         try:
-            state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
+            state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
         except Exception as err:  # a checkpoint cut short by a kill is only written atomically, but be safe
             log.warning("ignoring unreadable checkpoint %s (%s); training from scratch", self.checkpoint_path, err)
             return 0
@@ -144,8 +149,12 @@ class CheckpointedTraining:
             log.info("checkpoint %s is from other settings or inputs; training from scratch", self.checkpoint_path)
             return 0
         if state["epoch"] + 1 > epochs:  # a longer run cannot be cut back to fewer epochs
-            log.info("checkpoint %s holds %d epochs, more than the %d asked for; training from scratch",
-                     self.checkpoint_path, state["epoch"] + 1, epochs)
+            log.info(
+                "checkpoint %s holds %d epochs, more than the %d asked for; training from scratch",
+                self.checkpoint_path,
+                state["epoch"] + 1,
+                epochs,
+            )
             return 0
         for k, m in self.modules.items():
             m.load_state_dict(state["modules"][k])
@@ -168,8 +177,9 @@ class CheckpointedTraining:
             first = epochs
         if first == epochs:
             log.info("checkpoint already holds all %d epochs; nothing to train", epochs)
-        progress = tqdm(range(first, epochs), desc="epochs", initial=first, total=epochs, mininterval=5,
-                        disable=not self.is_main)
+        progress = tqdm(
+            range(first, epochs), desc="epochs", initial=first, total=epochs, mininterval=5, disable=not self.is_main
+        )
         for epoch in progress:
             started = time.perf_counter()
             losses = {k: float(v) for k, v in train_epoch(epoch).items()}
@@ -187,8 +197,12 @@ class CheckpointedTraining:
             self._save_checkpoint(epoch)
             self._write_history()
             if self.early_stopping is not None and self._should_stop(epoch):
-                log.info("early stopping after epoch %d: %s has not improved since epoch %d",
-                         epoch, self.early_stopping["monitor"], self.best["epoch"])
+                log.info(
+                    "early stopping after epoch %d: %s has not improved since epoch %d",
+                    epoch,
+                    self.early_stopping["monitor"],
+                    self.best["epoch"],
+                )
                 break
         if self.is_main and not self.history_path.exists():
             self._write_history()

@@ -8,7 +8,8 @@ except for the constraint that their sum vanishes mod 2 pi; writing that constra
 where theta couples to the geometric charge Q = sum_x wrap(P_x) / 2 pi and f(n) = I_n(beta). Hence
 <cos P> = sum_n I_n^(V-1) I_n' / sum_n I_n^V with I_n' = (I_{n-1} + I_{n+1}) / 2, and
 <Q^2> = -Z''(0) / Z(0) = -sum_n [V (V-1) I_n^(V-2) f'(n)^2 + V I_n^(V-1) f''(n)] / ((2 pi)^2 sum_n I_n^V),
-with f'(nu) = -1/(2 pi) int phi sin(nu phi) e^{beta cos phi}, f''(nu) = -1/(2 pi) int phi^2 cos(nu phi) e^{beta cos phi}.
+with f'(nu) = -1/(2 pi) int phi sin(nu phi) e^{beta cos phi},
+f''(nu) = -1/(2 pi) int phi^2 cos(nu phi) e^{beta cos phi}.
 Everything is computed with the factor e^{-beta} taken out (scipy.special.ive) and normalised by I_0^V.
 """
 
@@ -29,8 +30,9 @@ def free_field(shape, m2: float) -> dict[str, float]:
 
 
 def _scaled_integral(beta: float, power: int, nu: int, trig) -> float:
-    value, _ = integrate.quad(lambda p: p**power * trig(nu * p) * np.exp(beta * (np.cos(p) - 1.0)),
-                              -np.pi, np.pi, limit=200)
+    value, _ = integrate.quad(
+        lambda p: p**power * trig(nu * p) * np.exp(beta * (np.cos(p) - 1.0)), -np.pi, np.pi, limit=200
+    )
     return value / (2 * np.pi)
 
 

@@ -163,10 +163,20 @@ class U1Flow(nn.Module):
 def build_flow(theory, settings: dict) -> nn.Module:
     """The flow of settings {layers, hidden, kernel, odd, mixture} for a Phi4 or U1 theory."""
     if theory.name == "phi4":
-        return Phi4Flow(theory.shape, int(settings["layers"]), list(settings["hidden"]), int(settings["kernel"]),
-                        bool(settings["odd"]))
-    return U1Flow(theory.shape, int(settings["layers"]), list(settings["hidden"]), int(settings["kernel"]),
-                  int(settings["mixture"]))
+        return Phi4Flow(
+            theory.shape,
+            int(settings["layers"]),
+            list(settings["hidden"]),
+            int(settings["kernel"]),
+            bool(settings["odd"]),
+        )
+    return U1Flow(
+        theory.shape,
+        int(settings["layers"]),
+        list(settings["hidden"]),
+        int(settings["kernel"]),
+        int(settings["mixture"]),
+    )
 
 
 def torch_action(theory, x: torch.Tensor) -> torch.Tensor:

@@ -9,8 +9,8 @@ pull in iminuit, autograd and lxml for one function.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -25,8 +25,14 @@ class GammaResult:
     n: int
 
     def as_dict(self) -> dict[str, float]:
-        return {"value": self.value, "error": self.error, "tau_int": self.tau_int,
-                "tau_int_error": self.tau_int_error, "window": self.window, "n": self.n}
+        return {
+            "value": self.value,
+            "error": self.error,
+            "tau_int": self.tau_int,
+            "tau_int_error": self.tau_int_error,
+            "window": self.window,
+            "n": self.n,
+        }
 
 
 def autocovariance(series: np.ndarray) -> np.ndarray:

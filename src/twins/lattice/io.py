@@ -1,12 +1,12 @@
 """The lattice ensemble HDF5 layout, readable by any HDF5 code:
 
-    /configs       float64 (n, *field_shape)  phi^4: phi_x in our convention (twins.lattice.theories);
-                                              U(1): link angles theta[mu, x0, x1] in [-pi, pi), radians
-    /trajectory    int64 (n,)                 HMC trajectory number, or NF-MCMC step number, of each config
-    /accepted      bool (m,)                  accept flag of every trajectory / proposal of the chain
-    attrs: theory ("phi4" | "u1"), shape (lattice extents), couplings (JSON, as configured),
-           couplings_albergo (JSON {m2, lam}, phi^4 only), algorithm ("hmc-leapfrog", "hmc-omelyan",
-           "nf-mcmc"), seed, ensemble, layout_version, provenance (JSON, twins.core.provenance)
+/configs       float64 (n, *field_shape)  phi^4: phi_x in our convention (twins.lattice.theories);
+                                          U(1): link angles theta[mu, x0, x1] in [-pi, pi), radians
+/trajectory    int64 (n,)                 HMC trajectory number, or NF-MCMC step number, of each config
+/accepted      bool (m,)                  accept flag of every trajectory / proposal of the chain
+attrs: theory ("phi4" | "u1"), shape (lattice extents), couplings (JSON, as configured),
+       couplings_albergo (JSON {m2, lam}, phi^4 only), algorithm ("hmc-leapfrog", "hmc-omelyan",
+       "nf-mcmc"), seed, ensemble, layout_version, provenance (JSON, twins.core.provenance)
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ def read_ensemble(path: str | Path) -> Ensemble:
                 value = value.item()
             attrs[key] = value
         if attrs.get("layout_version") != LAYOUT_VERSION:
-            raise InputFileError(f"{path}: layout_version {attrs.get('layout_version')} is not {LAYOUT_VERSION}; "
-                                 "rerun the rule that wrote it")
+            raise InputFileError(
+                f"{path}: layout_version {attrs.get('layout_version')} is not {LAYOUT_VERSION}; "
+                "rerun the rule that wrote it"
+            )
         return Ensemble(f["configs"][...], f["trajectory"][...], f["accepted"][...], attrs)

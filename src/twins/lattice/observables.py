@@ -70,8 +70,10 @@ def u1_series(configs: np.ndarray) -> dict[str, np.ndarray]:
     charge = U1.topological_charge(configs)
     off = np.abs(charge - np.round(charge)).max() if charge.size else 0.0
     if off > INTEGER_TOLERANCE:
-        raise ValueError(f"topological charge is not an integer on every configuration (off by {off:.3g}); "
-                         "the links are not a periodic 2D U(1) field")
+        raise ValueError(
+            f"topological charge is not an integer on every configuration (off by {off:.3g}); "
+            "the links are not a periodic 2D U(1) field"
+        )
     return {"plaquette": plaquette, "q": np.round(charge)}
 
 

@@ -20,21 +20,37 @@ def observable_table(results: list[dict]) -> pd.DataFrame:
     rows = []
     for res in results:
         for row in res["observables"]:
-            rows.append({
-                "ensemble": res["summary"]["ensemble"], "observable": row["observable"],
-                "HMC": _fmt(row["hmc"]), "NF-MCMC": _fmt(row["nfmcmc"]),
-                "exact": f"{row['exact']:.5g}" if "exact" in row else "",
-                "pull NF-HMC": round(row["pull_nf_hmc"], 2),
-                "pull HMC-exact": round(row["pull_hmc_exact"], 2) if "exact" in row else "",
-                "pull NF-exact": round(row["pull_nf_exact"], 2) if "exact" in row else "",
-            })
+            rows.append(
+                {
+                    "ensemble": res["summary"]["ensemble"],
+                    "observable": row["observable"],
+                    "HMC": _fmt(row["hmc"]),
+                    "NF-MCMC": _fmt(row["nfmcmc"]),
+                    "exact": f"{row['exact']:.5g}" if "exact" in row else "",
+                    "pull NF-HMC": round(row["pull_nf_hmc"], 2),
+                    "pull HMC-exact": round(row["pull_hmc_exact"], 2) if "exact" in row else "",
+                    "pull NF-exact": round(row["pull_nf_exact"], 2) if "exact" in row else "",
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def cost_table(results: list[dict]) -> pd.DataFrame:
-    keys = ["ensemble", "hmc_acceptance", "nf_acceptance", "nf_ess", "tau_int_hmc", "tau_int_nf", "seconds_hmc",
-            "seconds_nf_training", "seconds_nf_generation", "cost_hmc", "cost_nf", "cost_nf_without_training",
-            "nf_fraction_positive"]
+    keys = [
+        "ensemble",
+        "hmc_acceptance",
+        "nf_acceptance",
+        "nf_ess",
+        "tau_int_hmc",
+        "tau_int_nf",
+        "seconds_hmc",
+        "seconds_nf_training",
+        "seconds_nf_generation",
+        "cost_hmc",
+        "cost_nf",
+        "cost_nf_without_training",
+        "nf_fraction_positive",
+    ]
     return pd.DataFrame([{k: res["summary"][k] for k in keys} for res in results])
 
 
@@ -78,4 +94,6 @@ def make_report(validation_jsons: list[str | Path], out_html, out_csv, out_accep
         + "</pre>"
     )
     with atomic_path(out_html) as tmp:
-        tmp.write_text(f"<html><head><meta charset='utf-8'><title>Lattice twin</title></head><body>{body}</body></html>\n")
+        tmp.write_text(
+            f"<html><head><meta charset='utf-8'><title>Lattice twin</title></head><body>{body}</body></html>\n"
+        )

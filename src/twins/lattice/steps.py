@@ -42,15 +42,28 @@ def simulate(ensemble: str, spec: dict, seed: int, out_chain: str | Path, out_ti
     chain = run_hmc(theory, spec["hmc"], np.random.default_rng(run_seed))
     with atomic_path(out_chain) as tmp:
         with open(tmp, "wb") as stream:
-            np.savez(stream, configs=chain.configs, trajectory=chain.trajectory, accepted=chain.accepted,
-                     delta_h=chain.delta_h)
+            np.savez(
+                stream,
+                configs=chain.configs,
+                trajectory=chain.trajectory,
+                accepted=chain.accepted,
+                delta_h=chain.delta_h,
+            )
     creutz = gamma_method(np.exp(-chain.delta_h))
-    write_json(out_timing, {
-        "ensemble": ensemble, "seed": run_seed, "acceptance": chain.acceptance, "step_size": chain.step_size,
-        "n_steps": chain.n_steps, "mean_delta_h": float(np.mean(chain.delta_h)),
-        "creutz": creutz.as_dict(), "seconds_thermalisation": chain.seconds_thermalisation,
-        "seconds_production": chain.seconds_production,
-    })
+    write_json(
+        out_timing,
+        {
+            "ensemble": ensemble,
+            "seed": run_seed,
+            "acceptance": chain.acceptance,
+            "step_size": chain.step_size,
+            "n_steps": chain.n_steps,
+            "mean_delta_h": float(np.mean(chain.delta_h)),
+            "creutz": creutz.as_dict(),
+            "seconds_thermalisation": chain.seconds_thermalisation,
+            "seconds_production": chain.seconds_production,
+        },
+    )
     log.info("%s: acceptance %.3f, <exp(-dH)> = %.4f +- %.4f", ensemble, chain.acceptance, creutz.value, creutz.error)
 
 
@@ -58,10 +71,17 @@ def convert(ensemble: str, spec: dict, seed: int, chain_npz: str | Path, out_h5:
     """Raw HMC chain -> the documented HDF5 layout (twins.lattice.io)."""
     with np.load(chain_npz) as raw:
         data = {k: raw[k] for k in ("configs", "trajectory", "accepted")}
-    attrs = {**theory_attrs(spec), "algorithm": f"hmc-{spec['hmc']['integrator']}", "ensemble": ensemble,
-             "seed": derive_seed(seed, "lattice", "simulate", ensemble)}
-    write_ensemble(out_h5, Ensemble(**data, attrs=attrs),
-                   make_provenance("lattice_convert", spec, seed=seed, inputs=[chain_npz], ensemble=ensemble))
+    attrs = {
+        **theory_attrs(spec),
+        "algorithm": f"hmc-{spec['hmc']['integrator']}",
+        "ensemble": ensemble,
+        "seed": derive_seed(seed, "lattice", "simulate", ensemble),
+    }
+    write_ensemble(
+        out_h5,
+        Ensemble(**data, attrs=attrs),
+        make_provenance("lattice_convert", spec, seed=seed, inputs=[chain_npz], ensemble=ensemble),
+    )
 
 
 def preprocess(ensemble: str, spec: dict, hmc_h5: str | Path, out_json: str | Path) -> None:
@@ -71,8 +91,9 @@ def preprocess(ensemble: str, spec: dict, hmc_h5: str | Path, out_json: str | Pa
     write_json(out_json, {"observables": measure(spec["theory"], data.configs), "provenance": record})
 
 
-def generate(ensemble: str, spec: dict, seed: int, model: str | Path, out_h5: str | Path,
-             out_timing: str | Path) -> None:
+def generate(
+    ensemble: str, spec: dict, seed: int, model: str | Path, out_h5: str | Path, out_timing: str | Path
+) -> None:
     """NF-MCMC ensemble from the trained flow, in the same HDF5 layout, plus acceptance/ESS/timing JSON."""
     import torch
 
@@ -86,13 +107,21 @@ def generate(ensemble: str, spec: dict, seed: int, model: str | Path, out_h5: st
     settings = spec["nfmcmc"]
     chain = independence_metropolis(flow, theory, int(settings["n_configs"]), int(settings["batch_size"]), run_seed)
     attrs = {**theory_attrs(spec), "algorithm": "nf-mcmc", "ensemble": ensemble, "seed": run_seed}
-    write_ensemble(out_h5, Ensemble(chain.configs, np.arange(len(chain.configs)), chain.accepted, attrs),
-                   make_provenance("lattice_generate", spec, seed=run_seed, inputs=[model], ensemble=ensemble))
-    write_json(out_timing, {
-        "ensemble": ensemble, "acceptance": chain.acceptance,
-        "ess": effective_sample_size(torch.from_numpy(chain.log_weights)),
-        "seconds_generation": chain.seconds, "seconds_training": training_seconds,
-    })
+    write_ensemble(
+        out_h5,
+        Ensemble(chain.configs, np.arange(len(chain.configs)), chain.accepted, attrs),
+        make_provenance("lattice_generate", spec, seed=run_seed, inputs=[model], ensemble=ensemble),
+    )
+    write_json(
+        out_timing,
+        {
+            "ensemble": ensemble,
+            "acceptance": chain.acceptance,
+            "ess": effective_sample_size(torch.from_numpy(chain.log_weights)),
+            "seconds_generation": chain.seconds,
+            "seconds_training": training_seconds,
+        },
+    )
     log.info("%s: NF-MCMC acceptance %.3f", ensemble, chain.acceptance)
 
 
@@ -119,8 +148,7 @@ def cost_per_independent(seconds: float, n: int, tau_int: float) -> float:
     return seconds * 2 * tau_int / n
 
 
-def validate(ensemble: str, spec: dict, hmc_h5, nf_h5, hmc_json, sim_timing, gen_timing,
-             out_json, out_figure) -> dict:
+def validate(ensemble: str, spec: dict, hmc_h5, nf_h5, hmc_json, sim_timing, gen_timing, out_json, out_figure) -> dict:
     """Compare NF-MCMC with HMC and exact results: pulls, acceptance, ESS, tau_int, cost per independent config."""
     from twins.core.plots import new_figure, save_figure
 
@@ -132,11 +160,18 @@ def validate(ensemble: str, spec: dict, hmc_h5, nf_h5, hmc_json, sim_timing, gen
     sim, gen = read_json(sim_timing), read_json(gen_timing)
     rows = []
     for name in COMPARED[spec["theory"]]:
-        row = {"observable": name, "hmc": hmc_obs[name], "nfmcmc": nf_obs[name],
-               "pull_nf_hmc": pull(nf_obs[name], hmc_obs[name])}
+        row = {
+            "observable": name,
+            "hmc": hmc_obs[name],
+            "nfmcmc": nf_obs[name],
+            "pull_nf_hmc": pull(nf_obs[name], hmc_obs[name]),
+        }
         if name in exact:
-            row.update(exact=exact[name], pull_hmc_exact=pull(hmc_obs[name], exact[name]),
-                       pull_nf_exact=pull(nf_obs[name], exact[name]))
+            row.update(
+                exact=exact[name],
+                pull_hmc_exact=pull(hmc_obs[name], exact[name]),
+                pull_nf_exact=pull(nf_obs[name], exact[name]),
+            )
         rows.append(row)
     tau_hmc = max(hmc_obs[n]["tau_int"] for n in COMPARED[spec["theory"]])
     tau_nf = max(nf_obs[n]["tau_int"] for n in COMPARED[spec["theory"]])
@@ -145,12 +180,18 @@ def validate(ensemble: str, spec: dict, hmc_h5, nf_h5, hmc_json, sim_timing, gen
     hist_hmc = histogram_series(spec["theory"], hmc.configs)
     hist_nf = histogram_series(spec["theory"], nf.configs)
     summary = {
-        "ensemble": ensemble, "theory": spec["theory"], "shape": list(spec["shape"]),
+        "ensemble": ensemble,
+        "theory": spec["theory"],
+        "shape": list(spec["shape"]),
         "couplings": dict(spec["couplings"]),
-        "hmc_acceptance": sim["acceptance"], "creutz": sim["creutz"],
-        "nf_acceptance": gen["acceptance"], "nf_ess": gen["ess"],
-        "tau_int_hmc": tau_hmc, "tau_int_nf": tau_nf,
-        "seconds_hmc": hmc_seconds, "seconds_nf_training": gen["seconds_training"],
+        "hmc_acceptance": sim["acceptance"],
+        "creutz": sim["creutz"],
+        "nf_acceptance": gen["acceptance"],
+        "nf_ess": gen["ess"],
+        "tau_int_hmc": tau_hmc,
+        "tau_int_nf": tau_nf,
+        "seconds_hmc": hmc_seconds,
+        "seconds_nf_training": gen["seconds_training"],
         "seconds_nf_generation": gen["seconds_generation"],
         "cost_hmc": cost_per_independent(hmc_seconds, len(hmc.configs), tau_hmc),
         "cost_nf": cost_per_independent(nf_seconds, len(nf.configs), tau_nf),
@@ -162,8 +203,7 @@ def validate(ensemble: str, spec: dict, hmc_h5, nf_h5, hmc_json, sim_timing, gen
     if spec["theory"] == "u1":
         summary["q_integer"] = True  # measure() raises otherwise
     record = make_provenance("lattice_validate", spec, inputs=[hmc_h5, nf_h5, hmc_json], ensemble=ensemble)
-    write_json(out_json, {"summary": summary, "observables": rows, "nf_observables": nf_obs,
-                          "provenance": record})
+    write_json(out_json, {"summary": summary, "observables": rows, "nf_observables": nf_obs, "provenance": record})
 
     fig = new_figure((5.5, 4.0))
     ax = fig.subplots()

@@ -11,7 +11,6 @@ last good checkpoint kept.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
@@ -56,8 +55,13 @@ def train_flow(
     generator = torch.Generator(device=dev).manual_seed(run_seed)
     fingerprint = {"spec": {k: spec[k] for k in ("theory", "shape", "couplings", "flow")}, "seed": run_seed}
     trainer = CheckpointedTraining(
-        checkpoint_path, out_history, modules={"flow": flow}, optimizers={"adam": optimizer},
-        schedulers={"cosine": scheduler}, generators={"samples": generator}, fingerprint=fingerprint,
+        checkpoint_path,
+        out_history,
+        modules={"flow": flow},
+        optimizers={"adam": optimizer},
+        schedulers={"cosine": scheduler},
+        generators={"samples": generator},
+        fingerprint=fingerprint,
     )
     batch = int(settings["batch_size"])
 
@@ -81,8 +85,9 @@ def train_flow(
     seconds = float(history["seconds"].sum()) if len(history) else 0.0
     record = make_provenance("lattice_train", spec, seed=run_seed, ensemble=ensemble)
     with atomic_path(out_model) as tmp:
-        torch.save({"state_dict": flow.state_dict(), "spec": spec, "training_seconds": seconds,
-                    "provenance": record}, tmp)
+        torch.save(
+            {"state_dict": flow.state_dict(), "spec": spec, "training_seconds": seconds, "provenance": record}, tmp
+        )
     if out_figure is not None:
         plot_history(history, ensemble, out_figure)
     final_ess = float(history["ess"].iloc[-1]) if len(history) else float("nan")

@@ -14,8 +14,10 @@ def ensembles_to_run(lattice: dict) -> list[str]:
     """The names in lattice.run, each checked to be defined in lattice.ensembles."""
     missing = [name for name in lattice["run"] if name not in lattice["ensembles"]]
     if missing:
-        raise ValueError(f"config lattice.run names {missing}, not defined in lattice.ensembles "
-                         f"(defined: {sorted(lattice['ensembles'])}); add them or fix the names")
+        raise ValueError(
+            f"config lattice.run names {missing}, not defined in lattice.ensembles "
+            f"(defined: {sorted(lattice['ensembles'])}); add them or fix the names"
+        )
     return list(lattice["run"])
 
 

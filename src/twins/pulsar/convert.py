@@ -29,8 +29,9 @@ def frame_coordinates(fb: Filterbank, geometry: FrameGeometry) -> tuple[np.ndarr
     return t, f
 
 
-def write_frames(path: str | Path, frames: np.ndarray, fb: Filterbank, geometry: FrameGeometry, extra: dict,
-                 provenance: dict) -> None:
+def write_frames(
+    path: str | Path, frames: np.ndarray, fb: Filterbank, geometry: FrameGeometry, extra: dict, provenance: dict
+) -> None:
     t, f = frame_coordinates(fb, geometry)
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as out:
         out.create_dataset("frames", data=frames.astype(np.float16), chunks=(1, *frames.shape[1:]), compression="lzf")
@@ -38,8 +39,9 @@ def write_frames(path: str | Path, frames: np.ndarray, fb: Filterbank, geometry:
         for name, value in extra.items():
             out[name] = value
         out.attrs.update({k: v for k, v in fb.header.items()})
-        out.attrs.update(frame_size=geometry.size, time_downsample=geometry.time_downsample,
-                         freq_downsample=geometry.freq_downsample)
+        out.attrs.update(
+            frame_size=geometry.size, time_downsample=geometry.time_downsample, freq_downsample=geometry.freq_downsample
+        )
         set_provenance(out, provenance)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 DISPERSION_CONSTANT_MS = 4.148808  # ms GHz^2 cm^3 pc^-1
-SCATTERING_INDEX = -4.4             # tau ~ f^-4.4 (Kolmogorov turbulence)
+SCATTERING_INDEX = -4.4  # tau ~ f^-4.4 (Kolmogorov turbulence)
 
 
 def dispersion_delay(dm: float, freq_mhz: np.ndarray, ref_mhz: float) -> np.ndarray:
@@ -31,8 +31,16 @@ def delay_samples(dm: float, freq_mhz: np.ndarray, tsamp: float) -> np.ndarray:
     return np.rint(dispersion_delay(dm, freq_mhz, float(np.max(freq_mhz))) / tsamp).astype(int)
 
 
-def dm_trial_grid(f_top_mhz: float, channel_width_mhz: float, nchans: int, tsamp_s: float, dm_max: float,
-                  pulse_width_s: float = 0.0, tolerance: float = 1.25, dm_min: float = 0.0) -> np.ndarray:
+def dm_trial_grid(
+    f_top_mhz: float,
+    channel_width_mhz: float,
+    nchans: int,
+    tsamp_s: float,
+    dm_max: float,
+    pulse_width_s: float = 0.0,
+    tolerance: float = 1.25,
+    dm_min: float = 0.0,
+) -> np.ndarray:
     """DM trials (pc cm^-3) from `dm_min` to past `dm_max`, spaced as dedisp and heimdall space them.
 
     Each step is the largest for which the smearing of a pulse searched at the trial midway, added in
@@ -42,8 +50,10 @@ def dm_trial_grid(f_top_mhz: float, channel_width_mhz: float, nchans: int, tsamp
     channels of `channel_width_mhz` (sign ignored) from the top channel centre `f_top_mhz` down.
     """
     if tolerance <= 1 or tsamp_s <= 0 or nchans < 1 or dm_max <= dm_min:
-        raise ValueError(f"dm_trial_grid: needs tolerance > 1 (got {tolerance}), tsamp_s > 0 (got {tsamp_s}), "
-                         f"nchans >= 1 (got {nchans}) and dm_max > dm_min (got {dm_max} <= {dm_min})")
+        raise ValueError(
+            f"dm_trial_grid: needs tolerance > 1 (got {tolerance}), tsamp_s > 0 (got {tsamp_s}), "
+            f"nchans >= 1 (got {nchans}) and dm_max > dm_min (got {dm_max} <= {dm_min})"
+        )
     width = abs(channel_width_mhz)
     f_centre_ghz = (f_top_mhz - (nchans / 2 - 0.5) * width) / 1e3
     # smearing per unit DM (us) of one channel (8.3 us = 2 * 4.148808 ms * 1 MHz / 1 GHz^3, the channel's

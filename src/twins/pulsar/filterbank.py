@@ -19,8 +19,17 @@ import numpy as np
 from twins.core.io import InputFileError, atomic_path
 
 INT_KEYS = {
-    "telescope_id", "machine_id", "data_type", "barycentric", "pulsarcentric", "nbits", "nsamples",
-    "nchans", "nifs", "nbeams", "ibeam",
+    "telescope_id",
+    "machine_id",
+    "data_type",
+    "barycentric",
+    "pulsarcentric",
+    "nbits",
+    "nsamples",
+    "nchans",
+    "nifs",
+    "nbeams",
+    "ibeam",
 }
 DOUBLE_KEYS = {"tstart", "tsamp", "fch1", "foff", "refdm", "az_start", "za_start", "src_raj", "src_dej", "period"}
 STRING_KEYS = {"source_name", "rawdatafile"}
@@ -110,7 +119,9 @@ def read_header(path: str | Path) -> tuple[dict, int]:
     if header["nbits"] not in SUPPORTED_NBITS:
         raise FilterbankError(f"{path}: nbits = {header['nbits']} not supported; expected one of {SUPPORTED_NBITS}")
     if header["nchans"] <= 0 or header["nifs"] != 1:
-        raise FilterbankError(f"{path}: nchans = {header['nchans']}, nifs = {header['nifs']}; need nchans > 0, nifs = 1")
+        raise FilterbankError(
+            f"{path}: nchans = {header['nchans']}, nifs = {header['nifs']}; need nchans > 0, nifs = 1"
+        )
     if header["tsamp"] <= 0:
         raise FilterbankError(f"{path}: tsamp = {header['tsamp']} s must be positive")
     return header, pos

@@ -20,7 +20,7 @@ class FrameGeometry:
     freq_downsample: int = 1
 
     @classmethod
-    def from_config(cls, frames: dict) -> "FrameGeometry":
+    def from_config(cls, frames: dict) -> FrameGeometry:
         return cls(int(frames["size"]), int(frames["time_downsample"]), int(frames["freq_downsample"]))
 
     @property

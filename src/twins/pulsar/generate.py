@@ -44,9 +44,18 @@ def mask_channels(frames: np.ndarray, flags: np.ndarray, geometry: FrameGeometry
 
 
 def classify_observation(
-    fil: str | Path, model_path: str | Path, settings: dict, preprocess: dict, flagging: dict, observation: str,
-    out_labels: str | Path, out_reduced: str | Path, out_candidates: str | Path, out_summary: str | Path,
-    downsample: dict | None = None, threads: int = 2,
+    fil: str | Path,
+    model_path: str | Path,
+    settings: dict,
+    preprocess: dict,
+    flagging: dict,
+    observation: str,
+    out_labels: str | Path,
+    out_reduced: str | Path,
+    out_candidates: str | Path,
+    out_summary: str | Path,
+    downsample: dict | None = None,
+    threads: int = 2,
 ) -> dict:
     """Run the classifier over `fil`. `downsample` ({time_downsample, freq_downsample}) overrides the
     model's for files of another channelisation (the frame size is the model's). With
@@ -71,8 +80,9 @@ def classify_observation(
     labels = (probabilities >= thresholds).astype(np.uint8)
     t, f = frame_coordinates(fb, geometry)
     kept = np.flatnonzero(labels[:, 0])
-    provenance = make_provenance("pulsar_generate", settings, inputs=[fil, model_path], observation=observation,
-                                 geometry=vars(geometry))
+    provenance = make_provenance(
+        "pulsar_generate", settings, inputs=[fil, model_path], observation=observation, geometry=vars(geometry)
+    )
     with atomic_path(out_labels) as tmp, h5py.File(tmp, "w") as out:
         out["probabilities"], out["labels"], out["frame_time_s"], out["frame_freq_mhz"] = probabilities, labels, t, f
         out["channel_flags"] = flags
@@ -82,22 +92,38 @@ def classify_observation(
         out.create_dataset("frames", data=raw[kept].astype(np.float16), shape=(len(kept), *raw.shape[1:]))
         out["frame_index"], out["frame_time_s"], out["frame_freq_mhz"] = kept, t[kept], f[kept]
         set_provenance(out, provenance)
-    candidates = pd.DataFrame({"frame": kept, "time_s": t[kept], "freq_top_mhz": f[kept],
-                               "p_pulse": probabilities[kept, 0], "p_nb_rfi": probabilities[kept, 1],
-                               "p_bb_rfi": probabilities[kept, 2]}).sort_values("p_pulse", ascending=False)
+    candidates = pd.DataFrame(
+        {
+            "frame": kept,
+            "time_s": t[kept],
+            "freq_top_mhz": f[kept],
+            "p_pulse": probabilities[kept, 0],
+            "p_nb_rfi": probabilities[kept, 1],
+            "p_bb_rfi": probabilities[kept, 2],
+        }
+    ).sort_values("p_pulse", ascending=False)
     with atomic_path(out_candidates) as tmp:
         candidates.to_csv(tmp, index=False, float_format="%.6g")
     n = len(labels)
     summary = {
-        "observation": observation, "file": str(fil), "header": fb.header, "geometry": vars(geometry),
-        "thresholds": thresholds.tolist(), "masked_flagged_channels": masked,
-        "frames": n, "frames_kept": int(len(kept)), "kept_fraction": len(kept) / n,
-        "reduction_factor": n / max(len(kept), 1), "reduction_factor_is_lower_bound": len(kept) == 0,
+        "observation": observation,
+        "file": str(fil),
+        "header": fb.header,
+        "geometry": vars(geometry),
+        "thresholds": thresholds.tolist(),
+        "masked_flagged_channels": masked,
+        "frames": n,
+        "frames_kept": int(len(kept)),
+        "kept_fraction": len(kept) / n,
+        "reduction_factor": n / max(len(kept), 1),
+        "reduction_factor_is_lower_bound": len(kept) == 0,
         "label_counts": dict(zip(CLASSES, labels.sum(axis=0).tolist())),
         "none_frames": int((labels.sum(axis=1) == 0).sum()),
-        "channel_flags": np.flatnonzero(flags).tolist(), "channels_flagged": int(flags.sum()),
+        "channel_flags": np.flatnonzero(flags).tolist(),
+        "channels_flagged": int(flags.sum()),
         "seconds": {"cut_downsample": cut_s, "normalise": norm_s, "classify": classify_s},
-        "observation_seconds": fb.data.shape[0] * fb.tsamp, "threads": threads,
+        "observation_seconds": fb.data.shape[0] * fb.tsamp,
+        "threads": threads,
     }
     write_json(out_summary, summary)
     log.info("%s: %d frames, %d kept (reduction x%.1f)", observation, n, len(kept), summary["reduction_factor"])

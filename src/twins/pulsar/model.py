@@ -68,25 +68,42 @@ class Dedispersion(nn.Module):
     1/sqrt(groups) of its total, so the group clip removes no pulse that the whole-band clip keeps.
     """
 
-    def __init__(self, size: int, trials: int = 32, max_sweep_fraction: float = 1.0, bottom_to_top_frequency: float = 0.8,
-                 time_average: int = 2, freq_average: int = 4, zero_dm: bool = True,
-                 excise_channels: float = 0.0, partial_tracks: bool = False, min_coverage: float = 0.5,
-                 impulse_clip: float = 0.0, clip_groups: int = 1):
+    def __init__(
+        self,
+        size: int,
+        trials: int = 32,
+        max_sweep_fraction: float = 1.0,
+        bottom_to_top_frequency: float = 0.8,
+        time_average: int = 2,
+        freq_average: int = 4,
+        zero_dm: bool = True,
+        excise_channels: float = 0.0,
+        partial_tracks: bool = False,
+        min_coverage: float = 0.5,
+        impulse_clip: float = 0.0,
+        clip_groups: int = 1,
+    ):
         super().__init__()
         self.impulse_clip = impulse_clip
         if clip_groups < 1 or (size // freq_average) % clip_groups:
-            raise ValueError(f"dedispersion.clip_groups {clip_groups} must be >= 1 and divide the "
-                             f"{size // freq_average} subbands (frame size / freq_average)")
+            raise ValueError(
+                f"dedispersion.clip_groups {clip_groups} must be >= 1 and divide the "
+                f"{size // freq_average} subbands (frame size / freq_average)"
+            )
         self.clip_groups = clip_groups
         if partial_tracks and not (max_sweep_fraction <= 1 and 0 < min_coverage <= 1):
-            raise ValueError(f"dedispersion.partial_tracks needs max_sweep_fraction <= 1 (not {max_sweep_fraction}) and "
-                             f"min_coverage in (0, 1] (not {min_coverage}): a longer sweep would wrap around the plane")
+            raise ValueError(
+                f"dedispersion.partial_tracks needs max_sweep_fraction <= 1 (not {max_sweep_fraction}) and "
+                f"min_coverage in (0, 1] (not {min_coverage}): a longer sweep would wrap around the plane"
+            )
         self.partial_tracks = partial_tracks
         self.zero_dm = zero_dm
         self.excise_channels = excise_channels
         if size % time_average or size % freq_average:
-            raise ValueError(f"dedispersion: time_average {time_average} and freq_average {freq_average} must divide "
-                             f"the frame size {size}")
+            raise ValueError(
+                f"dedispersion: time_average {time_average} and freq_average {freq_average} must divide "
+                f"the frame size {size}"
+            )
         if not 0 < bottom_to_top_frequency < 1:
             raise ValueError(f"dedispersion.bottom_to_top_frequency must lie in (0, 1), not {bottom_to_top_frequency}")
         self.time_average, self.freq_average = time_average, freq_average
@@ -122,8 +139,11 @@ class Dedispersion(nn.Module):
         where the group's mean (over its kept subbands) lies beyond `impulse_clip` sigma."""
         b, t, s = x.shape
         grouped = x.reshape(b, t, groups, s // groups)
-        kept = grouped.new_full((1, 1, groups), s // groups) if keep is None else \
-            keep.reshape(b, 1, groups, -1).sum(3).clamp_min(1)
+        kept = (
+            grouped.new_full((1, 1, groups), s // groups)
+            if keep is None
+            else keep.reshape(b, 1, groups, -1).sum(3).clamp_min(1)
+        )
         # group mean in noise units: a subband sample averages time_average * freq_average unit-noise pixels,
         # so the mean of n subbands has sigma 1 / sqrt(time_average * freq_average * n)
         z = grouped.sum(dim=3) * torch.rsqrt(kept / (self.time_average * self.freq_average))  # (b, t, groups)
@@ -153,7 +173,11 @@ class Dedispersion(nn.Module):
             # zero-DM filter (Eatough et al. 2009): an undispersed broad-band impulse is the same in every
             # subband at one time, so removing the band mean per time removes it, while a dispersed pulse
             # is in few subbands at any one time and keeps most of its signal
-            band = x.mean(dim=2, keepdim=True) if keep is None else x.sum(dim=2, keepdim=True) / keep.sum(2, keepdim=True).clamp_min(1)
+            band = (
+                x.mean(dim=2, keepdim=True)
+                if keep is None
+                else x.sum(dim=2, keepdim=True) / keep.sum(2, keepdim=True).clamp_min(1)
+            )
             x = x - band
             # each subband's own mean level: a steady carrier, which the smoothed normalisation keeps bright
             # (the mean, not the median: a median costs more than the whole dedispersion)
@@ -199,13 +223,25 @@ def boxcar_snr(plane: torch.Tensor, widths=BOXCAR_WIDTHS) -> torch.Tensor:
 
 
 class FrameClassifier(nn.Module):
-    def __init__(self, channels: tuple[int, ...] = (8, 16, 32, 32), first_stride: int = 4, n_classes: int = len(CLASSES),
-                 batch_norm: bool = True, dedispersion: dict | None = None, size: int = 128, dropout: float = 0.0):
+    def __init__(
+        self,
+        channels: tuple[int, ...] = (8, 16, 32, 32),
+        first_stride: int = 4,
+        n_classes: int = len(CLASSES),
+        batch_norm: bool = True,
+        dedispersion: dict | None = None,
+        size: int = 128,
+        dropout: float = 0.0,
+    ):
         super().__init__()
 
         def block(c_in, c_out, kernel, stride, padding):
             norm = [nn.BatchNorm2d(c_out)] if batch_norm else []
-            return [nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=not batch_norm), *norm, nn.ReLU()]
+            return [
+                nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=not batch_norm),
+                *norm,
+                nn.ReLU(),
+            ]
 
         layers: list[nn.Module] = block(1, channels[0], first_stride, first_stride, 0)
         for c_in, c_out in zip(channels[:-1], channels[1:]):
@@ -248,20 +284,40 @@ class FrameClassifier(nn.Module):
 
 
 def build_model(settings: dict, size: int = 128) -> FrameClassifier:
-    return FrameClassifier(tuple(settings["channels"]), settings["first_stride"],
-                           batch_norm=settings.get("batch_norm", True), dedispersion=settings.get("dedispersion"),
-                           size=size, dropout=settings.get("dropout", 0.0))
+    return FrameClassifier(
+        tuple(settings["channels"]),
+        settings["first_stride"],
+        batch_norm=settings.get("batch_norm", True),
+        dedispersion=settings.get("dedispersion"),
+        size=size,
+        dropout=settings.get("dropout", 0.0),
+    )
 
 
-def save_model(path: str | Path, model: FrameClassifier, settings: dict, frames: dict, provenance: dict,
-               thresholds: list[float] | None = None, threshold_choice: dict | None = None) -> None:
+def save_model(
+    path: str | Path,
+    model: FrameClassifier,
+    settings: dict,
+    frames: dict,
+    provenance: dict,
+    thresholds: list[float] | None = None,
+    threshold_choice: dict | None = None,
+) -> None:
     """`thresholds`: per-class probability thresholds chosen on the validation split (pulsar_train);
     `threshold_choice`: how the pulse threshold was chosen (rule, validation false-alarm rate)."""
     with atomic_path(path) as tmp:
-        torch.save({"state_dict": model.state_dict(), "settings": settings, "frames": frames,
-                    "classes": list(CLASSES), "provenance": provenance,
-                    "thresholds": thresholds if thresholds is not None else [0.5] * len(CLASSES),
-                    "threshold_choice": threshold_choice or {}}, tmp)
+        torch.save(
+            {
+                "state_dict": model.state_dict(),
+                "settings": settings,
+                "frames": frames,
+                "classes": list(CLASSES),
+                "provenance": provenance,
+                "thresholds": thresholds if thresholds is not None else [0.5] * len(CLASSES),
+                "threshold_choice": threshold_choice or {},
+            },
+            tmp,
+        )
 
 
 def decision_thresholds(record: dict, threshold: float | str) -> np.ndarray:

@@ -32,8 +32,9 @@ def _lower_median(x: np.ndarray, axis: int) -> np.ndarray:
     return np.take(np.partition(x, k, axis=axis), k, axis=axis)
 
 
-def normalise_frames(frames: np.ndarray, smooth_channels: int = 9, clip: float = 20.0, stat_stride: int = 2,
-                     threads: int = 1) -> np.ndarray:
+def normalise_frames(
+    frames: np.ndarray, smooth_channels: int = 9, clip: float = 20.0, stat_stride: int = 2, threads: int = 1
+) -> np.ndarray:
     """Per-channel robust normalisation of (n, time, freq) frames -> float32 in noise-sigma units.
 
     Each channel's offset and scale are the median and MAD-sigma over the frame's time axis (every
@@ -44,8 +45,10 @@ def normalise_frames(frames: np.ndarray, smooth_channels: int = 9, clip: float =
     """
     if threads > 1 and len(frames) >= threads:
         with ThreadPoolExecutor(threads) as pool:
-            blocks = pool.map(lambda block: normalise_frames(block, smooth_channels, clip, stat_stride),
-                              np.array_split(np.asarray(frames), threads))
+            blocks = pool.map(
+                lambda block: normalise_frames(block, smooth_channels, clip, stat_stride),
+                np.array_split(np.asarray(frames), threads),
+            )
             return np.concatenate(list(blocks))
     x = np.asarray(frames, dtype=np.float32)
     rows = x[:, ::stat_stride, :]
@@ -135,8 +138,9 @@ def preprocess_dataset(frames_h5: str | Path, settings: dict, seed: int, name: s
     summary = {}
     for split, rows in splits.items():
         with atomic_path(out[split]) as tmp, h5py.File(tmp, "w") as f:
-            f.create_dataset("frames", data=normalised[rows].astype(np.float16), chunks=(1, *normalised.shape[1:]),
-                             compression="lzf")
+            f.create_dataset(
+                "frames", data=normalised[rows].astype(np.float16), chunks=(1, *normalised.shape[1:]), compression="lzf"
+            )
             for key in ("labels", "snr", "frame_scan"):
                 f[key] = data[key][rows]
             f["source_index"] = rows

@@ -58,10 +58,14 @@ def draw_pulsar(rng: np.random.Generator, settings: dict) -> Pulsar:
     fwhm = duty * period * rng.dirichlet(np.ones(n_comp))
     offsets = np.concatenate([[0.0], np.cumsum(fwhm[:-1] * rng.uniform(0.6, 1.2, n_comp - 1))])
     return Pulsar(
-        period=period, dm=_uniform(rng, settings["dm"]), component_offsets=offsets,
-        component_sigmas=fwhm / FWHM_PER_SIGMA, component_weights=rng.uniform(0.3, 1.0, n_comp),
+        period=period,
+        dm=_uniform(rng, settings["dm"]),
+        component_offsets=offsets,
+        component_sigmas=fwhm / FWHM_PER_SIGMA,
+        component_weights=rng.uniform(0.3, 1.0, n_comp),
         tau_1ghz=_uniform(rng, settings["scattering_ms_at_1ghz"]) * 1e-3,
-        spectral_index=_uniform(rng, settings["spectral_index"]), mean_snr=_log_uniform(rng, settings["snr"]),
+        spectral_index=_uniform(rng, settings["spectral_index"]),
+        mean_snr=_log_uniform(rng, settings["snr"]),
         modulation_index=float(settings["modulation_index"]),
     )
 
@@ -100,8 +104,13 @@ def unit_snr(templates: np.ndarray) -> float:
 
 
 def add_pulses(
-    signal: np.ndarray, rng: np.random.Generator, pulsar: Pulsar, templates: np.ndarray, shifts: np.ndarray,
-    pre: int, tsamp: float,
+    signal: np.ndarray,
+    rng: np.random.Generator,
+    pulsar: Pulsar,
+    templates: np.ndarray,
+    shifts: np.ndarray,
+    pre: int,
+    tsamp: float,
 ) -> list[dict]:
     """Add the pulse train to `signal` (nsamples, nchans) in place; return one record per pulse
     (arrival sample at the top of the band, injected whole-band S/N)."""
@@ -151,9 +160,7 @@ def add_narrowband_rfi(
     return n
 
 
-def add_broadband_rfi(
-    x: np.ndarray, mask: np.ndarray, rng: np.random.Generator, settings: dict, tsamp: float
-) -> int:
+def add_broadband_rfi(x: np.ndarray, mask: np.ndarray, rng: np.random.Generator, settings: dict, tsamp: float) -> int:
     """Impulses: Poisson in time, 1..max samples wide, undispersed, across the whole band with a
     smooth random spectrum."""
     nsamples, nchans = x.shape

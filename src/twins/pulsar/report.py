@@ -19,25 +19,49 @@ def metrics_rows(metrics_paths: dict[str, str]) -> pd.DataFrame:
     for model, path in metrics_paths.items():
         m = read_json(path)
         for dataset, d in m["datasets"].items():
-            rows.append({"model": model, "trained_on": m["trained_on"], "tested_on": dataset,
-                         "pulse threshold": m["thresholds"][0], "chosen by": m.get("threshold_choice", {}).get("rule"),
-                         "pulse accuracy (S/N>=7)": d["pulse_accuracy_snr_ge_7"],
-                         "95% interval": _interval(d.get("pulse_accuracy_snr_ge_7_ci95")),
-                         "frames S/N>=7": d["frames_snr_ge_7"],
-                         "pulse false-positive rate": d.get("pulse_false_positive_rate"),
-                         "of it: no pulse signal": d.get("pulse_false_positive_rate_no_signal"),
-                         "of it: pulse below labelling S/N": d.get("pulse_false_positive_rate_sub_threshold_pulse"),
-                         "recall >= 90% from S/N": d["snr_recall_drops_below_90"], "exact match": d["exact_match"],
-                         **{f"{c} accuracy": d[f"{c}_accuracy"] for c in CLASSES}})
+            rows.append(
+                {
+                    "model": model,
+                    "trained_on": m["trained_on"],
+                    "tested_on": dataset,
+                    "pulse threshold": m["thresholds"][0],
+                    "chosen by": m.get("threshold_choice", {}).get("rule"),
+                    "pulse accuracy (S/N>=7)": d["pulse_accuracy_snr_ge_7"],
+                    "95% interval": _interval(d.get("pulse_accuracy_snr_ge_7_ci95")),
+                    "frames S/N>=7": d["frames_snr_ge_7"],
+                    "pulse false-positive rate": d.get("pulse_false_positive_rate"),
+                    "of it: no pulse signal": d.get("pulse_false_positive_rate_no_signal"),
+                    "of it: pulse below labelling S/N": d.get("pulse_false_positive_rate_sub_threshold_pulse"),
+                    "recall >= 90% from S/N": d["snr_recall_drops_below_90"],
+                    "exact match": d["exact_match"],
+                    **{f"{c} accuracy": d[f"{c}_accuracy"] for c in CLASSES},
+                }
+            )
         for obs, o in m["observations"].items():
             flag = o.get("flagging_vs_mask") or {}
-            rows.append({"model": model, "trained_on": m["trained_on"], "tested_on": f"observation {obs}",
-                         "frames kept": o["frames_kept"], "frames": o["frames"], "reduction factor": o["reduction_factor"],
-                         "channels flagged": o["channels_flagged"], "flagging F1 vs mask": flag.get("f1"),
-                         "flagging precision": flag.get("precision"), "flagging recall": flag.get("recall")})
+            rows.append(
+                {
+                    "model": model,
+                    "trained_on": m["trained_on"],
+                    "tested_on": f"observation {obs}",
+                    "frames kept": o["frames_kept"],
+                    "frames": o["frames"],
+                    "reduction factor": o["reduction_factor"],
+                    "channels flagged": o["channels_flagged"],
+                    "flagging F1 vs mask": flag.get("f1"),
+                    "flagging precision": flag.get("precision"),
+                    "flagging recall": flag.get("recall"),
+                }
+            )
         t = m["throughput"]
-        rows.append({"model": model, "tested_on": "throughput (2 threads)", "frames/s": t["frames_per_s"],
-                     "real-time factor": t["real_time_factor"]})
+        rows.append(
+            {
+                "model": model,
+                "tested_on": "throughput (2 threads)",
+                "frames/s": t["frames_per_s"],
+                "real-time factor": t["real_time_factor"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -63,7 +87,7 @@ def plot_example_frames(frames_h5: str | Path, out_png: str | Path, seed: int = 
     for i, combo in enumerate(present):
         idx = np.flatnonzero(names == combo)
         if "pulse" in combo:  # show a clear example
-            idx = idx[np.argsort(d["snr"][idx])[-max(1, len(idx) // 4):]]
+            idx = idx[np.argsort(d["snr"][idx])[-max(1, len(idx) // 4) :]]
         j = int(rng.choice(idx))
         ax = fig.add_subplot(1, len(present), i + 1)
         ax.imshow(d["frames"][j].astype(np.float32).T, aspect="auto", vmin=-3, vmax=6, cmap="viridis")

@@ -93,5 +93,10 @@ def generate_frames(rng, settings: dict, geometry: FrameGeometry, freqs, tsamp, 
         masks.append(mask)
         labels.append([name in combination for name in ("pulse", "nb_rfi", "bb_rfi")])
         snrs.append(injected)
-    return (np.concatenate(counts), np.concatenate(masks), np.asarray(labels, dtype=np.uint8),
-            np.asarray(snrs, dtype=np.float32), np.asarray([combos[i] for i in order]))
+    return (
+        np.concatenate(counts),
+        np.concatenate(masks),
+        np.asarray(labels, dtype=np.uint8),
+        np.asarray(snrs, dtype=np.float32),
+        np.asarray([combos[i] for i in order]),
+    )

@@ -48,9 +48,19 @@ class Telescope:
     def header(self, source_name: str, tstart_mjd: float = 60000.0) -> dict:
         """SIGPROC header keywords of an 8-bit file from this setup."""
         return {
-            "source_name": source_name, "telescope_id": self.telescope_id, "machine_id": self.machine_id,
-            "data_type": 1, "fch1": self.fch1_mhz, "foff": self.foff_mhz, "nchans": self.nchans,
-            "nbeams": 1, "ibeam": 0, "nbits": 8, "tstart": tstart_mjd, "tsamp": self.tsamp_s, "nifs": 1,
+            "source_name": source_name,
+            "telescope_id": self.telescope_id,
+            "machine_id": self.machine_id,
+            "data_type": 1,
+            "fch1": self.fch1_mhz,
+            "foff": self.foff_mhz,
+            "nchans": self.nchans,
+            "nbeams": 1,
+            "ibeam": 0,
+            "nbits": 8,
+            "tstart": tstart_mjd,
+            "tsamp": self.tsamp_s,
+            "nifs": 1,
         }
 
 

@@ -48,22 +48,38 @@ def false_alarm_threshold(p_pulse: np.ndarray, snr: np.ndarray, max_rate: float,
     here, far more than in a real stream) nor on the frames near the labelling S/N, which are coin flips."""
     noise = np.asarray(snr) <= 0
     if not noise.any():
-        raise ValueError("pulsar.train.pulse_threshold: the validation split has no frame without pulse signal to "
-                         "measure false alarms on; use rule 'accuracy' or a dataset with noise/RFI-only frames")
+        raise ValueError(
+            "pulsar.train.pulse_threshold: the validation split has no frame without pulse signal to "
+            "measure false alarms on; use rule 'accuracy' or a dataset with noise/RFI-only frames"
+        )
     if noise.sum() * max_rate < 1:
-        log.warning("only %d validation frames without pulse signal: a false-alarm rate of %.3g is below one frame, so "
-                    "the pulse threshold is the lowest that keeps none of them", noise.sum(), max_rate)
+        log.warning(
+            "only %d validation frames without pulse signal: a false-alarm rate of %.3g is below one frame, so "
+            "the pulse threshold is the lowest that keeps none of them",
+            noise.sum(),
+            max_rate,
+        )
     rates = np.array([(p_pulse[noise] >= t).mean() for t in grid])
     within = np.flatnonzero(rates <= max_rate)
     if not within.size:
-        log.warning("no pulse threshold up to %.2f keeps false alarms within %.3g (%.3g at best); using %.2f",
-                    grid[-1], max_rate, rates[-1], grid[-1])
+        log.warning(
+            "no pulse threshold up to %.2f keeps false alarms within %.3g (%.3g at best); using %.2f",
+            grid[-1],
+            max_rate,
+            rates[-1],
+            grid[-1],
+        )
     index = int(within[0]) if within.size else len(grid) - 1
-    return {"threshold": float(grid[index]), "validation_false_alarm_rate": float(rates[index]),
-            "validation_frames_no_signal": int(noise.sum())}
+    return {
+        "threshold": float(grid[index]),
+        "validation_false_alarm_rate": float(rates[index]),
+        "validation_frames_no_signal": int(noise.sum()),
+    }
 
 
-def decide_thresholds(probabilities: np.ndarray, labels: np.ndarray, snr: np.ndarray, rule: dict) -> tuple[list[float], dict]:
+def decide_thresholds(
+    probabilities: np.ndarray, labels: np.ndarray, snr: np.ndarray, rule: dict
+) -> tuple[list[float], dict]:
     """Per-class thresholds on validation frames: maximum accuracy for the RFI classes; for the pulse class
     `rule['rule']` 'false_alarm' (false_alarm_threshold at `max_false_alarm_rate`) or 'accuracy'.
     Returns (thresholds, a record of the choice)."""
@@ -84,8 +100,16 @@ def _load(path):
 
 
 def train_classifier(
-    train_h5: str | Path, validation_h5: str | Path, settings: dict, frames: dict, seed: int, device: str,
-    checkpoint_path: str | Path, out_model: str | Path, out_history: str | Path, out_losses_png: str | Path | None = None,
+    train_h5: str | Path,
+    validation_h5: str | Path,
+    settings: dict,
+    frames: dict,
+    seed: int,
+    device: str,
+    checkpoint_path: str | Path,
+    out_model: str | Path,
+    out_history: str | Path,
+    out_losses_png: str | Path | None = None,
     name: str = "model",
 ) -> dict:
     """Train on `train_h5`, monitor `validation_h5`; write the model, the history CSV and a loss plot."""
@@ -94,8 +118,9 @@ def train_classifier(
     x_train, y_train = _load(train_h5)
     x_val, y_val = _load(validation_h5)
     model = build_model(settings, int(frames.get("size", 128))).to(torch_device)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=settings["learning_rate"],
-                                  weight_decay=settings.get("weight_decay", 0.0))
+    optimiser = torch.optim.AdamW(
+        model.parameters(), lr=settings["learning_rate"], weight_decay=settings.get("weight_decay", 0.0)
+    )
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=positive_weights(y_train.numpy()).to(torch_device))
     shuffle = torch.Generator().manual_seed(derive_seed(seed, "pulsar", "shuffle", name))
     batch = settings["batch_size"]
@@ -120,28 +145,48 @@ def train_classifier(
             total += loss.item() * len(idx)
         model.eval()
         with torch.no_grad():
-            val = sum(float(loss_fn(model(x_val[s : s + 512, None].to(torch_device)), y_val[s : s + 512].to(torch_device)))
-                      * len(x_val[s : s + 512]) for s in range(0, len(x_val), 512)) / max(len(x_val), 1)
+            val = sum(
+                float(loss_fn(model(x_val[s : s + 512, None].to(torch_device)), y_val[s : s + 512].to(torch_device)))
+                * len(x_val[s : s + 512])
+                for s in range(0, len(x_val), 512)
+            ) / max(len(x_val), 1)
         return {"loss": total / len(order), "val_loss": val}
 
     # neither the epoch budget nor the threshold rule changes what was trained: a rerun after changing them
     # resumes from the finished checkpoint instead of training again
-    fingerprint = {"settings": {k: v for k, v in settings.items() if k not in ("epochs", "pulse_threshold")},
-                   "frames": frames, "seed": seed,
-                   "inputs": [sha256_file(train_h5), sha256_file(validation_h5)]}
+    fingerprint = {
+        "settings": {k: v for k, v in settings.items() if k not in ("epochs", "pulse_threshold")},
+        "frames": frames,
+        "seed": seed,
+        "inputs": [sha256_file(train_h5), sha256_file(validation_h5)],
+    }
     trainer = CheckpointedTraining(
-        checkpoint_path, out_history, modules={"model": model}, optimizers={"adamw": optimiser},
-        generators={"shuffle": shuffle}, fingerprint=fingerprint,
+        checkpoint_path,
+        out_history,
+        modules={"model": model},
+        optimizers={"adamw": optimiser},
+        generators={"shuffle": shuffle},
+        fingerprint=fingerprint,
         early_stopping={"monitor": "val_loss", "patience": settings["patience"]},
     )
     history = trainer.run(settings["epochs"], epoch)
     model = model.cpu().eval()
-    thresholds, choice = decide_thresholds(predict_probabilities(model, x_val), y_val.numpy(),
-                                           read_datasets(validation_h5, ("snr",))["snr"], settings["pulse_threshold"])
+    thresholds, choice = decide_thresholds(
+        predict_probabilities(model, x_val),
+        y_val.numpy(),
+        read_datasets(validation_h5, ("snr",))["snr"],
+        settings["pulse_threshold"],
+    )
     log.info("%s: thresholds chosen on validation %s (pulse: %s)", name, dict(zip(CLASSES, thresholds)), choice)
-    save_model(out_model, model, settings, frames,
-               make_provenance("pulsar_train", settings, seed, inputs=[train_h5, validation_h5], model=name), thresholds,
-               choice)
+    save_model(
+        out_model,
+        model,
+        settings,
+        frames,
+        make_provenance("pulsar_train", settings, seed, inputs=[train_h5, validation_h5], model=name),
+        thresholds,
+        choice,
+    )
     if out_losses_png is not None:
         fig = new_figure((5, 3.5))
         ax = fig.add_subplot()
@@ -150,5 +195,9 @@ def train_classifier(
         ax.set(xlabel="epoch", ylabel="BCE loss (class-weighted)", yscale="log", title=f"classifier {name}")
         ax.legend()
         save_figure(fig, out_losses_png)
-    return {"epochs": int(len(history)), "final_val_loss": float(history["val_loss"].iloc[-1]), "thresholds": thresholds,
-            "threshold_choice": choice}
+    return {
+        "epochs": int(len(history)),
+        "final_val_loss": float(history["val_loss"].iloc[-1]),
+        "thresholds": thresholds,
+        "threshold_choice": choice,
+    }

@@ -11,8 +11,13 @@ from twins.pulsar.snr import dedispersed_series, series_snr
 
 
 def frame_truth(
-    pulse_signal: np.ndarray, mask: np.ndarray, dm: float, freqs_mhz: np.ndarray, tsamp: float,
-    geometry: FrameGeometry, labelling: dict,
+    pulse_signal: np.ndarray,
+    mask: np.ndarray,
+    dm: float,
+    freqs_mhz: np.ndarray,
+    tsamp: float,
+    geometry: FrameGeometry,
+    labelling: dict,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Labels (n_frames, 3) uint8 [pulse, nb_rfi, bb_rfi] and pulse S/N (n_frames,) of one scan.
 
@@ -34,6 +39,9 @@ def frame_truth(
         bits = mask[rows, chans]
         nb_fraction = ((bits & NB_BIT) > 0).mean(axis=0).max()
         bb_fraction = ((bits & BB_BIT) > 0).mean(axis=1).max()
-        labels[index] = (snr[index] >= labelling["pulse_min_snr"], nb_fraction >= labelling["nb_min_fraction"],
-                         bb_fraction >= 0.5)
+        labels[index] = (
+            snr[index] >= labelling["pulse_min_snr"],
+            nb_fraction >= labelling["nb_min_fraction"],
+            bb_fraction >= 0.5,
+        )
     return labels, snr

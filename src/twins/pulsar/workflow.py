@@ -17,8 +17,9 @@ def available_real_files(config: dict) -> dict[str, dict]:
     available = {}
     for name, entry in config["pulsar"]["generate"]["real"].items():
         if not Path(entry["path"]).exists():
-            print(f"pulsar: real file '{name}' not found at {entry['path']}; it is left out of this run",
-                  file=sys.stderr)
+            print(
+                f"pulsar: real file '{name}' not found at {entry['path']}; it is left out of this run", file=sys.stderr
+            )
             continue
         mask = entry.get("mask")
         if mask and not Path(mask).exists():
@@ -86,6 +87,7 @@ def model_train_settings(config: dict, model: str, schema_path: str | Path) -> d
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(settings))
     if error is not None:
         key = ".".join(str(k) for k in error.absolute_path)
-        raise ValueError(f"pulsar.train_by_model.{model}: {key or 'train'}: {error.message}; "
-                         f"allowed keys are those of pulsar.train")
+        raise ValueError(
+            f"pulsar.train_by_model.{model}: {key or 'train'}: {error.message}; allowed keys are those of pulsar.train"
+        )
     return settings

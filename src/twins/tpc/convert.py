@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -32,8 +33,9 @@ def convert_root_to_hdf5(root_files: Sequence[str | Path], out_h5: str | Path, s
             responses.append(arrays["response"].astype(np.float32))
             features.append(np.stack([arrays[k].astype(np.float64) for k in FEATURES], axis=1))
     record = make_provenance("tpc_convert", settings, inputs=root_files, upstream=[m["provenance"] for m in metadata])
-    write_segments_h5(out_h5, {"response": np.concatenate(responses), "features": np.concatenate(features)},
-                      detector, record)
+    write_segments_h5(
+        out_h5, {"response": np.concatenate(responses), "features": np.concatenate(features)}, detector, record
+    )
     n = sum(len(r) for r in responses)
     log.info("wrote %d segments from %d ROOT files to %s", n, len(root_files), out_h5)
     return n

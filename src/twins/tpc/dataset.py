@@ -23,8 +23,12 @@ COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 
 
 def write_segments_h5(
-    path: str | Path, arrays: dict[str, np.ndarray], detector: dict, provenance: dict,
-    columns: dict[str, list[str]] | None = None, attrs: dict[str, Any] | None = None,
+    path: str | Path,
+    arrays: dict[str, np.ndarray],
+    detector: dict,
+    provenance: dict,
+    columns: dict[str, list[str]] | None = None,
+    attrs: dict[str, Any] | None = None,
 ) -> None:
     """Write datasets (first axis: segments) atomically; columns: dataset -> column names (attribute)."""
     columns = {"features": list(FEATURES), **(columns or {})}
@@ -32,8 +36,13 @@ def write_segments_h5(
         with h5py.File(tmp, "w", track_order=True) as f:
             for name, values in arrays.items():
                 chunks = (min(max(len(values), 1), 1024), *values.shape[1:])
-                f.create_dataset(name, data=values, chunks=chunks if len(values) else None, track_times=False,
-                                 **(COMPRESSION if len(values) else {}))
+                f.create_dataset(
+                    name,
+                    data=values,
+                    chunks=chunks if len(values) else None,
+                    track_times=False,
+                    **(COMPRESSION if len(values) else {}),
+                )
                 if name in columns:
                     f[name].attrs["columns"] = to_json(columns[name])
             f.attrs["detector"] = to_json(detector)

@@ -15,14 +15,37 @@ import yaml
 ELECTRON_CHARGE_FC = 1.602176634e-4
 
 REQUIRED = (
-    "name", "magnetic_field_t", "sectors", "first_row_distance_cm", "pad_pitch_cm", "row_groups", "max_drift_cm",
-    "drift_velocity_cm_per_us", "time_bucket_ns", "diffusion_transverse_cm_per_sqrt_cm",
-    "diffusion_longitudinal_cm_per_sqrt_cm", "ionisation", "gas_gain", "polya_theta", "pad_response_sigma_cm",
-    "shaping", "noise_adc", "zero_suppression_adc", "adc_max", "window",
+    "name",
+    "magnetic_field_t",
+    "sectors",
+    "first_row_distance_cm",
+    "pad_pitch_cm",
+    "row_groups",
+    "max_drift_cm",
+    "drift_velocity_cm_per_us",
+    "time_bucket_ns",
+    "diffusion_transverse_cm_per_sqrt_cm",
+    "diffusion_longitudinal_cm_per_sqrt_cm",
+    "ionisation",
+    "gas_gain",
+    "polya_theta",
+    "pad_response_sigma_cm",
+    "shaping",
+    "noise_adc",
+    "zero_suppression_adc",
+    "adc_max",
+    "window",
 )
 POSITIVE = (
-    "magnetic_field_t", "first_row_distance_cm", "pad_pitch_cm", "max_drift_cm", "drift_velocity_cm_per_us",
-    "time_bucket_ns", "gas_gain", "pad_response_sigma_cm", "adc_max",
+    "magnetic_field_t",
+    "first_row_distance_cm",
+    "pad_pitch_cm",
+    "max_drift_cm",
+    "drift_velocity_cm_per_us",
+    "time_bucket_ns",
+    "gas_gain",
+    "pad_response_sigma_cm",
+    "adc_max",
 )
 
 
@@ -93,8 +116,9 @@ def detector_from_dict(record: dict[str, Any], source: str = "detector") -> PadR
     bad = [k for k in POSITIVE if not float(record[k]) > 0]
     if bad:
         raise DetectorError(f"{source}: {bad} must be positive")
-    if not record["row_groups"] or any(int(g["rows"]) < 1 or float(g["pad_length_cm"]) <= 0
-                                       for g in record["row_groups"]):
+    if not record["row_groups"] or any(
+        int(g["rows"]) < 1 or float(g["pad_length_cm"]) <= 0 for g in record["row_groups"]
+    ):
         raise DetectorError(f"{source}: row_groups must list {{rows >= 1, pad_length_cm > 0}} entries")
     probs = record["ionisation"]["cluster_size_probabilities"]
     if not probs or min(probs) < 0 or sum(probs) > 1:

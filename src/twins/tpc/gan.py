@@ -8,7 +8,7 @@ transform); the critic is an MLP on [flattened x, c] with a scalar Wasserstein s
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -52,10 +52,15 @@ class ResponseCritic(nn.Module):
         return self.net(torch.cat([x.flatten(1), conditions], dim=1)).squeeze(1)
 
 
-def gradient_penalty(critic: ResponseCritic, real: torch.Tensor, fake: torch.Tensor, conditions: torch.Tensor,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+def gradient_penalty(
+    critic: ResponseCritic,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    conditions: torch.Tensor,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """WGAN-GP term (Gulrajani et al. 2017): mean (|grad_x critic| - 1)^2 on random interpolates."""
     eps = torch.rand(len(real), 1, 1, generator=generator).to(real.device)
     mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
-    grad, = torch.autograd.grad(critic(mixed, conditions).sum(), mixed, create_graph=True)
+    (grad,) = torch.autograd.grad(critic(mixed, conditions).sum(), mixed, create_graph=True)
     return ((grad.flatten(1).norm(dim=1) - 1.0) ** 2).mean()

@@ -29,18 +29,28 @@ def load_generator(model_path: str | Path, device: torch.device) -> tuple[Respon
     try:
         record = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # torch raises several types for truncated or foreign files
-        raise InputFileError(f"{path}: cannot be read as a torch model file ({err}); delete it, rerun tpc_train") from None
+        raise InputFileError(
+            f"{path}: cannot be read as a torch model file ({err}); delete it, rerun tpc_train"
+        ) from None
     if not isinstance(record, dict) or record.get("format") != MODEL_FORMAT:
         raise InputFileError(f"{path}: not a tpc model file of format {MODEL_FORMAT!r}; rerun tpc_train")
     arch = record["architecture"]
-    generator = ResponseGenerator(record["shape"], len(record["features"]), arch["latent_size"], arch["generator_hidden"])
+    generator = ResponseGenerator(
+        record["shape"], len(record["features"]), arch["latent_size"], arch["generator_hidden"]
+    )
     generator.load_state_dict(record["generator_state"])
     return generator.to(device).eval(), {k: v for k, v in record.items() if k != "generator_state"}
 
 
 @torch.no_grad()
-def sample_responses(generator: ResponseGenerator, conditions: np.ndarray, zero_suppression_adc: float,
-                     batch_size: int, seed: int, device: torch.device) -> tuple[np.ndarray, float]:
+def sample_responses(
+    generator: ResponseGenerator,
+    conditions: np.ndarray,
+    zero_suppression_adc: float,
+    batch_size: int,
+    seed: int,
+    device: torch.device,
+) -> tuple[np.ndarray, float]:
     """Responses in ADC (N, pads, buckets) for encoded conditions (N, k); returns (responses, segments/s).
 
     The rate covers noise, generator, inverse transform and zero suppression, after one untimed warm-up batch."""
@@ -65,8 +75,16 @@ def sample_responses(generator: ResponseGenerator, conditions: np.ndarray, zero_
     return out, rate
 
 
-def generate_for_test(model_path: str | Path, test_h5: str | Path, settings: dict[str, Any], seed: int,
-                      device: str, out_h5: str | Path, out_timing: str | Path, threads: int = 1) -> None:
+def generate_for_test(
+    model_path: str | Path,
+    test_h5: str | Path,
+    settings: dict[str, Any],
+    seed: int,
+    device: str,
+    out_h5: str | Path,
+    out_timing: str | Path,
+    threads: int = 1,
+) -> None:
     from twins.core.io import write_json
 
     torch.set_num_threads(max(1, int(threads)))
@@ -74,11 +92,31 @@ def generate_for_test(model_path: str | Path, test_h5: str | Path, settings: dic
     generator, record = load_generator(model_path, torch_device)
     test = read_segments_h5(test_h5, ("features", "encoded"))
     conditions = test["encoded"][:, variant_columns(record["variant"])]
-    responses, rate = sample_responses(generator, conditions, record["detector"]["zero_suppression_adc"],
-                                       int(settings["batch_size"]), seed, torch_device)
-    provenance = make_provenance("tpc_generate", settings, seed=seed, inputs=[model_path, test_h5],
-                                 variant=record["variant"], upstream=get_provenance(test_h5))
+    responses, rate = sample_responses(
+        generator,
+        conditions,
+        record["detector"]["zero_suppression_adc"],
+        int(settings["batch_size"]),
+        seed,
+        torch_device,
+    )
+    provenance = make_provenance(
+        "tpc_generate",
+        settings,
+        seed=seed,
+        inputs=[model_path, test_h5],
+        variant=record["variant"],
+        upstream=get_provenance(test_h5),
+    )
     write_segments_h5(out_h5, {"response": responses, "features": test["features"]}, test["detector"], provenance)
-    write_json(out_timing, {"variant": record["variant"], "segments": len(responses), "segments_per_second": rate,
-                            "device": str(torch_device), "threads": torch.get_num_threads()})
+    write_json(
+        out_timing,
+        {
+            "variant": record["variant"],
+            "segments": len(responses),
+            "segments_per_second": rate,
+            "device": str(torch_device),
+            "threads": torch.get_num_threads(),
+        },
+    )
     log.info("%s: %d responses at %.4g segments/s on %s", record["variant"], len(responses), rate, torch_device)

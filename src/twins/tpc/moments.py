@@ -15,15 +15,22 @@ from twins.tpc.padrow import fractional_pad
 
 MOMENTS = ("pad_mean", "time_mean", "pad_width", "time_width", "pad_time_cov", "amplitude")
 MOMENT_LABELS = {
-    "pad_mean": "centre along pads [pads]", "time_mean": "centre in time [buckets]",
-    "pad_width": "width along pads [pads]", "time_width": "width in time [buckets]",
-    "pad_time_cov": "pad-time covariance [pads x buckets]", "amplitude": "integrated amplitude [ADC]",
+    "pad_mean": "centre along pads [pads]",
+    "time_mean": "centre in time [buckets]",
+    "pad_width": "width along pads [pads]",
+    "time_width": "width in time [buckets]",
+    "pad_time_cov": "pad-time covariance [pads x buckets]",
+    "amplitude": "integrated amplitude [ADC]",
 }
 # the conditions profiles are drawn against: raw feature -> how it enters the profile
 CONDITIONS = ("crossing_angle", "dip_angle", "drift_length", "pad_fraction", "pt", "pad_row")
 CONDITION_LABELS = {
-    "crossing_angle": "crossing angle [rad]", "dip_angle": "dip angle [rad]", "drift_length": "drift length [cm]",
-    "pad_fraction": "fractional pad coordinate", "pt": "pT [GeV]", "pad_row": "pad row",
+    "crossing_angle": "crossing angle [rad]",
+    "dip_angle": "dip angle [rad]",
+    "drift_length": "drift length [cm]",
+    "pad_fraction": "fractional pad coordinate",
+    "pt": "pT [GeV]",
+    "pad_row": "pad row",
 }
 FAST4_CONDITIONS = CONDITIONS[:4]
 
@@ -44,8 +51,13 @@ def response_moments(responses: np.ndarray) -> dict[str, np.ndarray]:
         var1 = (w * d1**2).sum(axis=(1, 2))
         cov = (w * d0 * d1).sum(axis=(1, 2))
     empty = total <= 0
-    out = {"pad_mean": m0, "time_mean": m1, "pad_width": np.sqrt(np.maximum(var0, 0)),
-           "time_width": np.sqrt(np.maximum(var1, 0)), "pad_time_cov": cov}
+    out = {
+        "pad_mean": m0,
+        "time_mean": m1,
+        "pad_width": np.sqrt(np.maximum(var0, 0)),
+        "time_width": np.sqrt(np.maximum(var1, 0)),
+        "pad_time_cov": cov,
+    }
     out = {k: np.where(empty, np.nan, v) for k, v in out.items()}
     out["amplitude"] = total
     return out

@@ -32,6 +32,7 @@ ELECTRON_MASS_EV = 0.51099895e6
 def relative_ionisation(beta_gamma: np.ndarray, mean_excitation_ev: float) -> np.ndarray:
     """Bethe-Bloch mean energy loss (T_max ~ 2 m c^2 beta^2 gamma^2, no density effect), relative to its
     minimum: (ln(2 m c^2 / I) + 2 ln(beta gamma) - beta^2) / beta^2, normalised at minimum ionisation."""
+
     def bethe(bg):
         beta2 = bg**2 / (1 + bg**2)
         return (np.log(2 * ELECTRON_MASS_EV / mean_excitation_ev) + 2 * np.log(bg) - beta2) / beta2
@@ -101,13 +102,17 @@ class PadRowSimulator:
         path = length / (cos_alpha * np.cos(seg["dip_angle"]))
 
         # 1. primary clusters and their electrons
-        mean_clusters = det.ionisation["clusters_per_cm_mip"] * relative_ionisation(
-            seg["beta_gamma"], det.ionisation["mean_excitation_ev"]) * path
+        mean_clusters = (
+            det.ionisation["clusters_per_cm_mip"]
+            * relative_ionisation(seg["beta_gamma"], det.ionisation["mean_excitation_ev"])
+            * path
+        )
         n_clusters = rng.poisson(mean_clusters)
         cluster_seg = np.repeat(np.arange(m), n_clusters)
         cluster_y = rng.uniform(-0.5, 0.5, len(cluster_seg)) * length[cluster_seg]
-        cluster_size = self.sizes[np.minimum(np.searchsorted(self.size_cdf, rng.random(len(cluster_seg))),
-                                             len(self.sizes) - 1)]
+        cluster_size = self.sizes[
+            np.minimum(np.searchsorted(self.size_cdf, rng.random(len(cluster_seg))), len(self.sizes) - 1)
+        ]
         seg_e = np.repeat(cluster_seg, cluster_size)
         y = np.repeat(cluster_y, cluster_size)
         n_e = len(seg_e)
@@ -116,11 +121,17 @@ class PadRowSimulator:
         drift0 = seg["drift_length"][seg_e]
         drift = np.maximum(drift0 - y * tan_dip[seg_e] / cos_alpha[seg_e], 0.0)
         sqrt_drift = np.sqrt(drift)
-        x = ((det.window["pads_before"] + fractional_pad(seg["pad_coordinate"]))[seg_e] * det.pad_pitch_cm
-             + y * tan_alpha[seg_e] + det.diffusion_transverse_cm_per_sqrt_cm * sqrt_drift * rng.standard_normal(n_e))
+        x = (
+            (det.window["pads_before"] + fractional_pad(seg["pad_coordinate"]))[seg_e] * det.pad_pitch_cm
+            + y * tan_alpha[seg_e]
+            + det.diffusion_transverse_cm_per_sqrt_cm * sqrt_drift * rng.standard_normal(n_e)
+        )
         arrival = drift + det.diffusion_longitudinal_cm_per_sqrt_cm * sqrt_drift * rng.standard_normal(n_e)
-        bucket = (det.window["buckets_before"] + fractional_bucket(seg["drift_length"], det)[seg_e]
-                  + (arrival - drift0) / det.drift_per_bucket_cm)
+        bucket = (
+            det.window["buckets_before"]
+            + fractional_bucket(seg["drift_length"], det)[seg_e]
+            + (arrival - drift0) / det.drift_per_bucket_cm
+        )
 
         # 3. Polya gas gain per electron
         shape = 1.0 + det.polya_theta
@@ -129,8 +140,11 @@ class PadRowSimulator:
         # 4. induced charge on the pads; 5. shaped pulse sampled per time bucket
         on_pads = np.diff(ndtr((self.pad_edges[None, :] - x[:, None]) / det.pad_response_sigma_cm), axis=1)
         on_pads *= (charge_fc * det.shaping["adc_per_fc"])[:, None]
-        pulse = shaper_pulse((self.bucket_times[None, :] - bucket[:, None]) * det.time_bucket_ns,
-                             int(det.shaping["order"]), det.shaping["peaking_time_ns"])
+        pulse = shaper_pulse(
+            (self.bucket_times[None, :] - bucket[:, None]) * det.time_bucket_ns,
+            int(det.shaping["order"]),
+            det.shaping["peaking_time_ns"],
+        )
         per_electron = (on_pads[:, :, None] * pulse[:, None, :]).reshape(n_e, pads * buckets)
         owner = sparse.csr_matrix((np.ones(n_e), (seg_e, np.arange(n_e))), shape=(m, n_e))
         signal = np.asarray(owner @ per_electron).reshape(m, pads, buckets)

@@ -76,7 +76,7 @@ def split_indices(n: int, fractions: dict[str, float], seed: int) -> dict[str, n
     if min(counts) < 1:
         raise ValueError(f"tpc.preprocess.split leaves an empty split for {n} segments: {counts}")
     bounds = np.cumsum([0, *counts])
-    return {k: np.sort(order[bounds[i]:bounds[i + 1]]) for i, k in enumerate(SPLITS)}
+    return {k: np.sort(order[bounds[i] : bounds[i + 1]]) for i, k in enumerate(SPLITS)}
 
 
 def preprocess(segments_h5: str | Path, outputs: dict[str, str | Path], settings: dict[str, Any], seed: int) -> None:
@@ -95,8 +95,15 @@ def preprocess(segments_h5: str | Path, outputs: dict[str, str | Path], settings
             "log_response": log_transform(data["response"][index]),
             "encoded": encode(part, detector, scales),
         }
-        record = make_provenance("tpc_preprocess", settings, seed=seed, inputs=[segments_h5], split=split,
-                                 upstream=upstream)
-        write_segments_h5(outputs[split], arrays, data["detector"], record, columns={"encoded": list(ENCODED)},
-                          attrs={"scales": scales})
+        record = make_provenance(
+            "tpc_preprocess", settings, seed=seed, inputs=[segments_h5], split=split, upstream=upstream
+        )
+        write_segments_h5(
+            outputs[split],
+            arrays,
+            data["detector"],
+            record,
+            columns={"encoded": list(ENCODED)},
+            attrs={"scales": scales},
+        )
         log.info("%s: %d segments", split, len(index))

@@ -28,7 +28,11 @@ def chunk_segments(total: int, chunks: int, chunk: int) -> int:
 
 
 def simulate_chunk(
-    detector_path: str | Path, settings: dict[str, Any], seed: int, chunk: int, out_root: str | Path,
+    detector_path: str | Path,
+    settings: dict[str, Any],
+    seed: int,
+    chunk: int,
+    out_root: str | Path,
     out_timing: str | Path,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Sample segments from helices, simulate their responses, write ROOT and a timing JSON.
@@ -42,8 +46,9 @@ def simulate_chunk(
     started = time.perf_counter()
     responses = PadRowSimulator(detector).simulate(segments, rng)
     seconds = time.perf_counter() - started
-    record = make_provenance("tpc_simulate", settings, seed=chunk_seed, inputs=[detector_path], master_seed=seed,
-                             chunk=chunk)
+    record = make_provenance(
+        "tpc_simulate", settings, seed=chunk_seed, inputs=[detector_path], master_seed=seed, chunk=chunk
+    )
     write_segments_root(out_root, responses, segments, detector.to_dict(), record)
     write_json(out_timing, {"segments": n, "seconds": seconds, "segments_per_second": n / seconds})
     log.info("chunk %d: %d segments in %.2f s (%.0f segments/s)", chunk, n, seconds, n / seconds)

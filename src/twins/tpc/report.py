@@ -56,8 +56,9 @@ def plot_comparison(frame: pd.DataFrame, out_png: str | Path) -> None:
     save_figure(fig, out_png)
 
 
-def write_report(metrics_paths: dict[str, str | Path], out_html: str | Path, out_csv: str | Path,
-                 out_png: str | Path) -> pd.DataFrame:
+def write_report(
+    metrics_paths: dict[str, str | Path], out_html: str | Path, out_csv: str | Path, out_png: str | Path
+) -> pd.DataFrame:
     frame = chi2_frame(metrics_paths)
     with atomic_path(out_csv) as tmp:
         frame.to_csv(tmp, float_format="%.6g")

@@ -54,7 +54,10 @@ def sample_tracks(n: int, settings: dict[str, Any], rng: np.random.Generator) ->
 
 
 def cross_rows(
-    tracks: dict[str, np.ndarray], rows: np.ndarray, detector: PadRowDetector, max_crossing_angle_rad: float,
+    tracks: dict[str, np.ndarray],
+    rows: np.ndarray,
+    detector: PadRowDetector,
+    max_crossing_angle_rad: float,
     mass_gev: float,
 ) -> dict[str, np.ndarray]:
     """Features of each track's first crossing of pad row `rows[i]`; rows it never reaches come out as NaN
@@ -104,7 +107,9 @@ def sample_segments(
 ) -> dict[str, np.ndarray]:
     """n segments that cross their row inside the drift volume (rejection sampling over tracks and rows)."""
     if settings["particle"] not in PARTICLE_MASS_GEV:
-        raise ValueError(f"tpc.simulate.particle must be one of {sorted(PARTICLE_MASS_GEV)}; got {settings['particle']}")
+        raise ValueError(
+            f"tpc.simulate.particle must be one of {sorted(PARTICLE_MASS_GEV)}; got {settings['particle']}"
+        )
     mass = PARTICLE_MASS_GEV[settings["particle"]]
     max_angle = np.radians(settings["max_crossing_angle_deg"])
     parts: list[dict[str, np.ndarray]] = []

@@ -50,8 +50,15 @@ def build_networks(settings: dict[str, Any], shape: tuple[int, int], n_condition
 
 
 def train_variant(
-    variant: str, train_h5: str | Path, validation_h5: str | Path, settings: dict[str, Any], seed: int,
-    device: str, checkpoint_path: str | Path, out_model: str | Path, out_history: str | Path,
+    variant: str,
+    train_h5: str | Path,
+    validation_h5: str | Path,
+    settings: dict[str, Any],
+    seed: int,
+    device: str,
+    checkpoint_path: str | Path,
+    out_model: str | Path,
+    out_history: str | Path,
     threads: int = 1,
 ) -> None:
     torch.set_num_threads(max(1, int(threads)))
@@ -76,7 +83,7 @@ def train_variant(
         order = torch.from_numpy(rng.permutation(len(x_train)))
         c_losses, g_losses, distances = [], [], []
         for step, start in enumerate(range(0, len(order) - batch + 1, batch)):
-            idx = order[start:start + batch]
+            idx = order[start : start + batch]
             real, cond = x_train[idx].to(torch_device), c_train[idx].to(torch_device)
             z = torch.randn(len(idx), generator.latent_size, generator=noise_gen).to(torch_device)
             with torch.no_grad():
@@ -95,24 +102,41 @@ def train_variant(
                 loss_g.backward()
                 opt_g.step()
                 g_losses.append(loss_g.item())
-        return {"critic_loss": np.mean(c_losses), "generator_loss": np.mean(g_losses) if g_losses else np.nan,
-                "wasserstein": np.mean(distances), "val_wasserstein": validation_distance()}
+        return {
+            "critic_loss": np.mean(c_losses),
+            "generator_loss": np.mean(g_losses) if g_losses else np.nan,
+            "wasserstein": np.mean(distances),
+            "val_wasserstein": validation_distance(),
+        }
 
     @torch.no_grad()
     def validation_distance() -> float:
         generator.eval()
         critic.eval()
         fake = generator(val_noise.to(torch_device), c_val.to(torch_device))
-        return float(critic(x_val.to(torch_device), c_val.to(torch_device)).mean() - critic(fake, c_val.to(torch_device)).mean())
+        return float(
+            critic(x_val.to(torch_device), c_val.to(torch_device)).mean() - critic(fake, c_val.to(torch_device)).mean()
+        )
 
     if len(x_train) < batch * n_critic:
-        raise ValueError(f"{train_h5}: {len(x_train)} training segments are fewer than batch_size x n_critic "
-                         f"({batch} x {n_critic}); lower tpc.train.batch_size or simulate more segments")
-    fingerprint = {"settings": {k: v for k, v in settings.items() if k != "epochs"}, "variant": variant,
-                   "seed": run_seed, "inputs": [sha256_file(train_h5), sha256_file(validation_h5)]}
-    training = CheckpointedTraining(checkpoint_path, out_history, modules={"generator": generator, "critic": critic},
-                                    optimizers={"generator": opt_g, "critic": opt_c},
-                                    generators={"numpy": rng, "noise": noise_gen}, fingerprint=fingerprint)
+        raise ValueError(
+            f"{train_h5}: {len(x_train)} training segments are fewer than batch_size x n_critic "
+            f"({batch} x {n_critic}); lower tpc.train.batch_size or simulate more segments"
+        )
+    fingerprint = {
+        "settings": {k: v for k, v in settings.items() if k != "epochs"},
+        "variant": variant,
+        "seed": run_seed,
+        "inputs": [sha256_file(train_h5), sha256_file(validation_h5)],
+    }
+    training = CheckpointedTraining(
+        checkpoint_path,
+        out_history,
+        modules={"generator": generator, "critic": critic},
+        optimizers={"generator": opt_g, "critic": opt_c},
+        generators={"numpy": rng, "noise": noise_gen},
+        fingerprint=fingerprint,
+    )
     training.run(int(settings["epochs"]), train_epoch)
     record = {
         "format": MODEL_FORMAT,
@@ -123,8 +147,14 @@ def train_variant(
         "generator_state": {k: v.cpu() for k, v in generator.state_dict().items()},
         "scales": meta["attrs"]["scales"],
         "detector": meta["detector"],
-        "provenance": make_provenance("tpc_train", settings, seed=run_seed, inputs=[train_h5, validation_h5],
-                                      variant=variant, upstream=get_provenance(train_h5)),
+        "provenance": make_provenance(
+            "tpc_train",
+            settings,
+            seed=run_seed,
+            inputs=[train_h5, validation_h5],
+            variant=variant,
+            upstream=get_provenance(train_h5),
+        ),
     }
     with atomic_path(out_model) as tmp:
         torch.save(record, tmp)

@@ -8,18 +8,36 @@ validation split) against the test split; a perfect generator scores about that.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from twins.core.io import read_json, write_json
+from twins.core.plots import (
+    GENERATED_COLOUR,
+    RATIO_LIMITS,
+    REFERENCE_COLOUR,
+    hist_with_ratio,
+    main_and_ratio_axes,
+    new_figure,
+    save_figure,
+)
 from twins.core.provenance import make_provenance
-from twins.core.plots import (GENERATED_COLOUR, REFERENCE_COLOUR, RATIO_LIMITS, hist_with_ratio, main_and_ratio_axes,
-                              new_figure, save_figure)
 from twins.tpc.dataset import feature_columns, read_segments_h5
-from twins.tpc.moments import (CONDITION_LABELS, CONDITIONS, FAST4_CONDITIONS, MOMENT_LABELS, MOMENTS,
-                               condition_edges, condition_values, profile, profile_chi2, response_moments)
+from twins.tpc.moments import (
+    CONDITION_LABELS,
+    CONDITIONS,
+    FAST4_CONDITIONS,
+    MOMENT_LABELS,
+    MOMENTS,
+    condition_edges,
+    condition_values,
+    profile,
+    profile_chi2,
+    response_moments,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +77,20 @@ def plot_profiles(table: dict[str, dict[str, Any]], out_png: str | Path, variant
             edges = entry["edges"]
             centres = 0.5 * (edges[:-1] + edges[1:])
             ref, gen = entry["reference"], entry["generated"]
-            ax.fill_between(centres, ref["mean"] - ref["width"], ref["mean"] + ref["width"], color=REFERENCE_COLOUR,
-                            alpha=0.25, linewidth=0)
-            ax.errorbar(centres, ref["mean"], ref["mean_err"], fmt="o", color=REFERENCE_COLOUR, markersize=3,
-                        label="simulated")
-            ax.errorbar(centres, gen["mean"], gen["mean_err"], fmt="s", color=GENERATED_COLOUR, markersize=3,
-                        label=variant)
+            ax.fill_between(
+                centres,
+                ref["mean"] - ref["width"],
+                ref["mean"] + ref["width"],
+                color=REFERENCE_COLOUR,
+                alpha=0.25,
+                linewidth=0,
+            )
+            ax.errorbar(
+                centres, ref["mean"], ref["mean_err"], fmt="o", color=REFERENCE_COLOUR, markersize=3, label="simulated"
+            )
+            ax.errorbar(
+                centres, gen["mean"], gen["mean_err"], fmt="s", color=GENERATED_COLOUR, markersize=3, label=variant
+            )
             for sign in (-1, 1):
                 ax.plot(centres, gen["mean"] + sign * gen["width"], "--", color=GENERATED_COLOUR, linewidth=0.8)
             ax.set_title(f"chi2/ndf = {entry['chi2']:.1f}/{entry['ndf']}", fontsize=8)
@@ -82,8 +108,12 @@ def lower_panel(ax, centres, ref, gen, difference: bool) -> None:
     """generated / simulated mean, or their difference for moments centred on 0 (a ratio means nothing there)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         if difference:
-            value, error, level, label = gen["mean"] - ref["mean"], np.hypot(gen["mean_err"], ref["mean_err"]), 0.0, \
-                "gen.-sim."
+            value, error, level, label = (
+                gen["mean"] - ref["mean"],
+                np.hypot(gen["mean_err"], ref["mean_err"]),
+                0.0,
+                "gen.-sim.",
+            )
         else:
             value = gen["mean"] / ref["mean"]
             error = np.abs(value) * np.hypot(gen["mean_err"] / gen["mean"], ref["mean_err"] / ref["mean"])
@@ -101,14 +131,27 @@ def plot_moment_distributions(ref_mom, gen_mom, n_bins: int, out_png: str | Path
     for k, moment in enumerate(MOMENTS):
         ax, ax_ratio = main_and_ratio_axes(fig, grid[k // 3, k % 3])
         ref, gen = ref_mom[moment], gen_mom[moment]
-        hist_with_ratio(ax, ax_ratio, ref[np.isfinite(ref)], gen[np.isfinite(gen)], n_bins, ("simulated", variant),
-                        MOMENT_LABELS[moment])
+        hist_with_ratio(
+            ax,
+            ax_ratio,
+            ref[np.isfinite(ref)],
+            gen[np.isfinite(gen)],
+            n_bins,
+            ("simulated", variant),
+            MOMENT_LABELS[moment],
+        )
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.08, top=0.97, wspace=0.35)
     save_figure(fig, out_png)
 
 
-def plot_examples(reference: np.ndarray, generated: np.ndarray, features: dict[str, np.ndarray], n: int,
-                  out_png: str | Path, variant: str) -> None:
+def plot_examples(
+    reference: np.ndarray,
+    generated: np.ndarray,
+    features: dict[str, np.ndarray],
+    n: int,
+    out_png: str | Path,
+    variant: str,
+) -> None:
     """The first n test segments: simulated (top) and generated (bottom) response, same colour scale."""
     n = min(n, len(reference))
     fig = new_figure(figsize=(2.4 * n, 4.2))
@@ -122,8 +165,11 @@ def plot_examples(reference: np.ndarray, generated: np.ndarray, features: dict[s
             ax.set_yticks([])
             if i == 0:
                 ax.set_ylabel(f"{label}\npad", fontsize=8)
-        axes[0, i].set_title(f"a={features['crossing_angle'][i]:.2f} d={features['dip_angle'][i]:.2f}\n"
-                             f"L={features['drift_length'][i]:.0f} cm row {int(features['pad_row'][i])}", fontsize=7)
+        axes[0, i].set_title(
+            f"a={features['crossing_angle'][i]:.2f} d={features['dip_angle'][i]:.2f}\n"
+            f"L={features['drift_length'][i]:.0f} cm row {int(features['pad_row'][i])}",
+            fontsize=7,
+        )
         axes[1, i].set_xlabel("time bucket", fontsize=8)
     fig.tight_layout()
     save_figure(fig, out_png)
@@ -135,14 +181,23 @@ def simulator_rate(timing_paths: Sequence[str | Path]) -> float:
     return sum(r["segments"] for r in records) / sum(r["seconds"] for r in records)
 
 
-def validate_variant(variant: str, reference_h5, independent_h5, generated_h5, simulate_timings, generate_timing,
-                     settings: dict[str, Any], outputs: dict[str, str | Path]) -> dict[str, Any]:
+def validate_variant(
+    variant: str,
+    reference_h5,
+    independent_h5,
+    generated_h5,
+    simulate_timings,
+    generate_timing,
+    settings: dict[str, Any],
+    outputs: dict[str, str | Path],
+) -> dict[str, Any]:
     ref = read_segments_h5(reference_h5)
     ind = read_segments_h5(independent_h5)
     gen = read_segments_h5(generated_h5)
     if gen["response"].shape != ref["response"].shape or not np.array_equal(gen["features"], ref["features"]):
-        raise ValueError(f"{generated_h5}: generated responses do not match the test segments of {reference_h5}; "
-                         "rerun tpc_generate")
+        raise ValueError(
+            f"{generated_h5}: generated responses do not match the test segments of {reference_h5}; rerun tpc_generate"
+        )
     ref_cond, ind_cond = condition_values(feature_columns(ref)), condition_values(feature_columns(ind))
     ref_mom, ind_mom, gen_mom = (response_moments(d["response"]) for d in (ref, ind, gen))
     n_bins = int(settings["n_bins"])
@@ -164,18 +219,40 @@ def validate_variant(variant: str, reference_h5, independent_h5, generated_h5, s
             "generator_segments_per_second": gen_rate,
             "speed_ratio": gen_rate / sim_rate,
         },
-        "provenance": make_provenance("tpc_validate", settings, inputs=[reference_h5, independent_h5, generated_h5,
-                                                                    generate_timing, *simulate_timings]),
-        "profiles": {c: {m: {"chi2": table[c][m]["chi2"], "ndf": table[c][m]["ndf"],
-                             "chi2_floor": floor[c][m]["chi2"], "ndf_floor": floor[c][m]["ndf"]}
-                         for m in MOMENTS} for c in CONDITIONS},
+        "provenance": make_provenance(
+            "tpc_validate",
+            settings,
+            inputs=[reference_h5, independent_h5, generated_h5, generate_timing, *simulate_timings],
+        ),
+        "profiles": {
+            c: {
+                m: {
+                    "chi2": table[c][m]["chi2"],
+                    "ndf": table[c][m]["ndf"],
+                    "chi2_floor": floor[c][m]["chi2"],
+                    "ndf_floor": floor[c][m]["ndf"],
+                }
+                for m in MOMENTS
+            }
+            for c in CONDITIONS
+        },
     }
     plot_profiles(table, outputs["profiles"], variant)
     plot_moment_distributions(ref_mom, gen_mom, n_bins * 4, outputs["moments"], variant)
-    plot_examples(ref["response"], gen["response"], feature_columns(ref), int(settings["n_examples"]),
-                  outputs["examples"], variant)
+    plot_examples(
+        ref["response"],
+        gen["response"],
+        feature_columns(ref),
+        int(settings["n_examples"]),
+        outputs["examples"],
+        variant,
+    )
     write_json(outputs["metrics"], metrics)
-    log.info("%s: chi2/ndf %.3g (Fast4 conditions), %.3g (all); speed ratio %.3g", variant,
-             metrics["summary"]["chi2_ndf_fast4_conditions"], metrics["summary"]["chi2_ndf_all_conditions"],
-             metrics["summary"]["speed_ratio"])
+    log.info(
+        "%s: chi2/ndf %.3g (Fast4 conditions), %.3g (all); speed ratio %.3g",
+        variant,
+        metrics["summary"]["chi2_ndf_fast4_conditions"],
+        metrics["summary"]["chi2_ndf_all_conditions"],
+        metrics["summary"]["speed_ratio"],
+    )
     return metrics

@@ -47,14 +47,16 @@ def coincidence_table(
         widened = ndimage.binary_dilation(mask, structure=np.ones((1, 2 * reach + 1), bool)) if reach else mask
         hit = np.unique(labels[widened & (labels > 0)])
         union = np.logical_or(strain_mask, mask).sum()
-        rows.append({
-            "channel": name,
-            "coincident_fraction": len(hit) / n_spikes if n_spikes else 0.0,
-            "mask_overlap": float(np.logical_and(strain_mask, mask).sum() / union) if union else 0.0,
-            "chance_fraction": float(widened.mean()),
-            "aux_spikes": int(ndimage.label(mask, structure=[[0, 0, 0], [1, 1, 1], [0, 0, 0]])[1]),
-            "strain_spikes": int(n_spikes),
-        })
+        rows.append(
+            {
+                "channel": name,
+                "coincident_fraction": len(hit) / n_spikes if n_spikes else 0.0,
+                "mask_overlap": float(np.logical_and(strain_mask, mask).sum() / union) if union else 0.0,
+                "chance_fraction": float(widened.mean()),
+                "aux_spikes": int(ndimage.label(mask, structure=[[0, 0, 0], [1, 1, 1], [0, 0, 0]])[1]),
+                "strain_spikes": int(n_spikes),
+            }
+        )
     table = pd.DataFrame(rows).sort_values(["coincident_fraction", "mask_overlap"], ascending=False)
     table["selected"] = table["coincident_fraction"] >= keep_fraction
     table.insert(0, "rank", np.arange(1, len(table) + 1))

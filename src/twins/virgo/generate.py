@@ -33,7 +33,7 @@ def predict(model, inputs: np.ndarray, batch_size: int, device: torch.device) ->
     out = []
     with torch.no_grad():
         for start in range(0, len(inputs), batch_size):
-            out.append(model(torch.from_numpy(inputs[start: start + batch_size]).to(device)).cpu().numpy())
+            out.append(model(torch.from_numpy(inputs[start : start + batch_size]).to(device)).cpu().numpy())
     return np.concatenate(out) if out else np.empty((0,) + inputs.shape[2:], np.float32)
 
 
@@ -46,9 +46,19 @@ def denoise(real_energy: np.ndarray, generated_energy: np.ndarray) -> np.ndarray
     return np.clip(real - glitch, 0.0, None) ** 2
 
 
-def pipeline_latency(model, segments, strain_asd, aux_asds, channel_indices, fringe_indices,
-                     spec: SpectrogramSettings, indices: np.ndarray, device: torch.device,
-                     batch_size: int = 32, power_indices: list[int] = ()) -> dict:
+def pipeline_latency(
+    model,
+    segments,
+    strain_asd,
+    aux_asds,
+    channel_indices,
+    fringe_indices,
+    spec: SpectrogramSettings,
+    indices: np.ndarray,
+    device: torch.device,
+    batch_size: int = 32,
+    power_indices: list[int] = (),
+) -> dict:
     """Time the online chain on raw segments: whitening + Q-transform of strain and the selected channels,
     fringe maps, then GlitchFlow inference. Returns seconds of data (the cropped spectrogram span) per
     second of wall time."""
@@ -60,13 +70,28 @@ def pipeline_latency(model, segments, strain_asd, aux_asds, channel_indices, fri
     predict(model, np.stack(inputs), batch_size, device)
     seconds = time.perf_counter() - started
     data_seconds = len(indices) * (segments.duration - 2 * spec.crop)
-    return {"segments": int(len(indices)), "data_seconds": data_seconds, "wall_seconds": seconds,
-            "real_time_factor": data_seconds / seconds if seconds > 0 else float("inf"),
-            "channels": len(channel_indices), "threads": torch.get_num_threads()}
+    return {
+        "segments": int(len(indices)),
+        "data_seconds": data_seconds,
+        "wall_seconds": seconds,
+        "real_time_factor": data_seconds / seconds if seconds > 0 else float("inf"),
+        "channels": len(channel_indices),
+        "threads": torch.get_num_threads(),
+    }
 
 
-def run_generate(settings: dict, preprocess_settings: dict, model_path, test_h5, segments_h5, asd_h5, device: str,
-                 out_h5, out_timing, threads: int = 1) -> None:
+def run_generate(
+    settings: dict,
+    preprocess_settings: dict,
+    model_path,
+    test_h5,
+    segments_h5,
+    asd_h5,
+    device: str,
+    out_h5,
+    out_timing,
+    threads: int = 1,
+) -> None:
     torch.set_num_threads(threads)
     dev = select_device(device)
     model, state = load_model(model_path, dev)
@@ -81,11 +106,25 @@ def run_generate(settings: dict, preprocess_settings: dict, model_path, test_h5,
     chosen = [segments.aux_names.index(c) for c in test.channels]
     fringe = [segments.aux_names.index(c) for c in test.fringe_channels]
     power = [segments.aux_names.index(c) for c in test.power_channels]
-    latency = pipeline_latency(model, segments, strain_asd, aux_asds, chosen, fringe, spec,
-                               test.meta["segment"].to_numpy()[: settings["latency_segments"]], dev,
-                               settings["batch_size"], power)
-    log.info("latency: %.1f s of data per s (%d segments, %d channels)", latency["real_time_factor"],
-             latency["segments"], latency["channels"])
+    latency = pipeline_latency(
+        model,
+        segments,
+        strain_asd,
+        aux_asds,
+        chosen,
+        fringe,
+        spec,
+        test.meta["segment"].to_numpy()[: settings["latency_segments"]],
+        dev,
+        settings["batch_size"],
+        power,
+    )
+    log.info(
+        "latency: %.1f s of data per s (%d segments, %d channels)",
+        latency["real_time_factor"],
+        latency["segments"],
+        latency["channels"],
+    )
     record = make_provenance("virgo_generate", settings, inputs=[model_path, test_h5], model=state["provenance"])
     with atomic_path(out_h5) as tmp:
         with h5py.File(tmp, "w") as f:
@@ -97,7 +136,13 @@ def run_generate(settings: dict, preprocess_settings: dict, model_path, test_h5,
             for column in test.meta.columns:
                 values = test.meta[column].to_numpy()
                 meta.create_dataset(column, data=values.astype("S") if values.dtype == object else values)
-            f.attrs.update({"strain_frequencies": test.strain_frequencies, "aux_frequencies": test.aux_frequencies,
-                            "time_offsets": test.time_offsets, "channels": ",".join(test.channels)})
+            f.attrs.update(
+                {
+                    "strain_frequencies": test.strain_frequencies,
+                    "aux_frequencies": test.aux_frequencies,
+                    "time_offsets": test.time_offsets,
+                    "channels": ",".join(test.channels),
+                }
+            )
             set_provenance(f, record)
     write_json(out_timing, {"latency": latency, "device": str(dev)})

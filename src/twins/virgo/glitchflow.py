@@ -24,8 +24,11 @@ class ResidualBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
-            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
+            nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
         )
         self.shortcut = nn.Identity() if c_in == c_out else nn.Conv2d(c_in, c_out, 1, bias=False)
 
@@ -76,18 +79,30 @@ class GlitchFlow(nn.Module):
         pairs = x[:, : 2 * self.n_aux]
         amplitude, phase = pairs[:, 0::2], pairs[:, 1::2]
         start = 2 * self.n_aux
-        fringe = x[:, start: start + self.n_fringe]
-        field = x[:, start + self.n_fringe: start + self.n_fringe + self.n_power]
+        fringe = x[:, start : start + self.n_fringe]
+        field = x[:, start + self.n_fringe : start + self.n_fringe + self.n_power]
         products = (fringe[:, :, None] * field[:, None, :]).flatten(1, 2)
         rows = torch.linspace(-1.0, 1.0, x.shape[2], device=x.device, dtype=x.dtype)
         coordinate = rows[None, None, :, None].expand(x.shape[0], 1, x.shape[2], x.shape[3])
-        return torch.cat([torch.log1p(amplitude), torch.sin(phase), torch.cos(phase), fringe, torch.log1p(field),
-                          products, coordinate], dim=1)
+        return torch.cat(
+            [
+                torch.log1p(amplitude),
+                torch.sin(phase),
+                torch.cos(phase),
+                fringe,
+                torch.log1p(field),
+                products,
+                coordinate,
+            ],
+            dim=1,
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] != self.n_inputs:
-            raise ValueError(f"GlitchFlow expects {self.n_inputs} input maps (amplitude+phase of {self.n_aux} "
-                             f"channels, {self.n_fringe} fringe maps, {self.n_power} field maps), got {x.shape[1]}")
+            raise ValueError(
+                f"GlitchFlow expects {self.n_inputs} input maps (amplitude+phase of {self.n_aux} "
+                f"channels, {self.n_fringe} fringe maps, {self.n_power} field maps), got {x.shape[1]}"
+            )
         h = self.condition(x)
         skips = []
         for i, encoder in enumerate(self.encoders):

@@ -50,10 +50,19 @@ class SpectrogramSettings:
     n_times: int = 64
 
     @classmethod
-    def from_config(cls, settings: dict) -> "SpectrogramSettings":
+    def from_config(cls, settings: dict) -> SpectrogramSettings:
         w, q = settings["whitening"], settings["qtransform"]
-        return cls(w["fft_length_s"], w["overlap"], w["window"], w["crop_s"], q["q"], tuple(q["strain_band_hz"]),
-                   tuple(q["aux_band_hz"]), q["n_frequencies"], q["n_times"])
+        return cls(
+            w["fft_length_s"],
+            w["overlap"],
+            w["window"],
+            w["crop_s"],
+            q["q"],
+            tuple(q["strain_band_hz"]),
+            tuple(q["aux_band_hz"]),
+            q["n_frequencies"],
+            q["n_times"],
+        )
 
 
 def channel_asds(segments: SegmentSet, spec: SpectrogramSettings) -> tuple[ASD, list[ASD]]:
@@ -61,8 +70,9 @@ def channel_asds(segments: SegmentSet, spec: SpectrogramSettings) -> tuple[ASD, 
     background = np.flatnonzero(segments.meta["label"].to_numpy() == "background")
     if len(background) == 0:
         raise ValueError("no background segments to estimate the noise ASD from; raise virgo.simulate.duration_s")
-    strain_asd = estimate_asd([segments.strain_series(i) for i in background], spec.fft_length, spec.overlap,
-                              spec.window)
+    strain_asd = estimate_asd(
+        [segments.strain_series(i) for i in background], spec.fft_length, spec.overlap, spec.window
+    )
     aux_asds = [
         estimate_asd([segments.aux_series(i, c) for i in background], spec.fft_length, spec.overlap, spec.window)
         for c in range(len(segments.aux_names))
@@ -77,8 +87,13 @@ def segment_qgrams(series, asd: ASD, band, spec: SpectrogramSettings):
     return q_transform(white, freqs, spec.q, n_times=spec.n_times, window=(white.t0, white.t_end))
 
 
-def all_spectrograms(segments: SegmentSet, strain_asd: ASD, aux_asds: list[ASD], spec: SpectrogramSettings,
-                     channels: list[int] | None = None):
+def all_spectrograms(
+    segments: SegmentSet,
+    strain_asd: ASD,
+    aux_asds: list[ASD],
+    spec: SpectrogramSettings,
+    channels: list[int] | None = None,
+):
     """Strain energy (n, F, T), aux energy and phase (n, C, F, T) of every segment."""
     channels = list(range(len(segments.aux_names))) if channels is None else channels
     n, f, t = len(segments), spec.n_frequencies, spec.n_times
@@ -93,8 +108,15 @@ def all_spectrograms(segments: SegmentSet, strain_asd: ASD, aux_asds: list[ASD],
     return strain_e, aux_e, aux_p
 
 
-def witness_inputs(segments: SegmentSet, i: int, channels: list[int], fringe: list[int], spec: SpectrogramSettings,
-                   aux_asds: list[ASD], power: list[int] = ()) -> np.ndarray:
+def witness_inputs(
+    segments: SegmentSet,
+    i: int,
+    channels: list[int],
+    fringe: list[int],
+    spec: SpectrogramSettings,
+    aux_asds: list[ASD],
+    power: list[int] = (),
+) -> np.ndarray:
     """GlitchFlow's input maps (2k + p + r, F, T) for segment i: amplitude and phase of each channel in
     `channels`, the fringe map of each channel in `fringe` on the strain's frequency axis, then the
     scattered-field map of each power monitor in `power` (the same value in every frequency row)."""
@@ -122,8 +144,8 @@ def split_indices(labels: np.ndarray, fractions: dict, rng: np.random.Generator)
         idx = rng.permutation(np.flatnonzero(labels == label))
         n_val, n_test = int(round(fractions["validation"] * len(idx))), int(round(fractions["test"] * len(idx)))
         parts["validation"].append(idx[:n_val])
-        parts["test"].append(idx[n_val: n_val + n_test])
-        parts["train"].append(idx[n_val + n_test:])
+        parts["test"].append(idx[n_val : n_val + n_test])
+        parts["train"].append(idx[n_val + n_test :])
     return {k: np.sort(np.concatenate(v)) for k, v in parts.items()}
 
 
@@ -140,8 +162,10 @@ def write_asds(path: Path, strain: ASD, aux: list[ASD], names: list[str]) -> Non
 def read_asds(path) -> tuple[ASD, list[ASD]]:
     with open_hdf5(path, required=("strain/asd", "aux")) as f:
         strain = ASD(f["strain/frequencies"][...], f["strain/asd"][...], "strain")
-        aux = [ASD(f[f"aux/{k}/frequencies"][...], f[f"aux/{k}/asd"][...], str(f[f"aux/{k}"].attrs["name"]))
-               for k in sorted(f["aux"])]
+        aux = [
+            ASD(f[f"aux/{k}/frequencies"][...], f[f"aux/{k}/asd"][...], str(f[f"aux/{k}"].attrs["name"]))
+            for k in sorted(f["aux"])
+        ]
     return strain, aux
 
 
@@ -172,20 +196,35 @@ def write_tframe(path: Path, frame: TFrame, record: dict) -> None:
         for column in frame.meta.columns:
             values = frame.meta[column].to_numpy()
             meta.create_dataset(column, data=values.astype("S") if values.dtype == object else values)
-        f.attrs.update({"strain_frequencies": frame.strain_frequencies, "aux_frequencies": frame.aux_frequencies,
-                        "time_offsets": frame.time_offsets, "channels": json.dumps(frame.channels), "q": frame.q,
-                        "fringe_channels": json.dumps(list(frame.fringe_channels)),
-                        "power_channels": json.dumps(list(frame.power_channels))})
+        f.attrs.update(
+            {
+                "strain_frequencies": frame.strain_frequencies,
+                "aux_frequencies": frame.aux_frequencies,
+                "time_offsets": frame.time_offsets,
+                "channels": json.dumps(frame.channels),
+                "q": frame.q,
+                "fringe_channels": json.dumps(list(frame.fringe_channels)),
+                "power_channels": json.dumps(list(frame.power_channels)),
+            }
+        )
         set_provenance(f, record)
 
 
 def read_tframe(path) -> TFrame:
     with open_hdf5(path, required=("inputs", "target", "meta")) as f:
         meta = pd.DataFrame({k: (v[...].astype(str) if v.dtype.kind == "S" else v[...]) for k, v in f["meta"].items()})
-        return TFrame(f["inputs"][...], f["target"][...], meta, f.attrs["strain_frequencies"],
-                      f.attrs["aux_frequencies"], f.attrs["time_offsets"], json.loads(f.attrs["channels"]),
-                      float(f.attrs["q"]), json.loads(f.attrs["fringe_channels"]),
-                      json.loads(f.attrs.get("power_channels", "[]")))
+        return TFrame(
+            f["inputs"][...],
+            f["target"][...],
+            meta,
+            f.attrs["strain_frequencies"],
+            f.attrs["aux_frequencies"],
+            f.attrs["time_offsets"],
+            json.loads(f.attrs["channels"]),
+            float(f.attrs["q"]),
+            json.loads(f.attrs["fringe_channels"]),
+            json.loads(f.attrs.get("power_channels", "[]")),
+        )
 
 
 def run_preprocess(settings: dict, segments_h5, seed: int, out: dict) -> None:
@@ -200,8 +239,16 @@ def run_preprocess(settings: dict, segments_h5, seed: int, out: dict) -> None:
 
     a = settings["annalisa"]
     bin_seconds = (segments.duration - 2 * spec.crop) / spec.n_times
-    table = coincidence_table(strain_e[split["train"]], aux_e[split["train"]], segments.aux_names, bin_seconds,
-                              a["strain_snr"], a["aux_snr"], a["window_s"], a["keep_fraction"])
+    table = coincidence_table(
+        strain_e[split["train"]],
+        aux_e[split["train"]],
+        segments.aux_names,
+        bin_seconds,
+        a["strain_snr"],
+        a["aux_snr"],
+        a["window_s"],
+        a["keep_fraction"],
+    )
     table["coupled_truth"] = table["channel"].isin(segments.coupled_channels)
     selected = table.loc[table["selected"], "channel"].tolist()
     if not selected:
@@ -223,8 +270,18 @@ def run_preprocess(settings: dict, segments_h5, seed: int, out: dict) -> None:
         idx = split[name]
         inputs = np.stack([witness_inputs(segments, i, chosen, fringe, spec, aux_asds, power) for i in idx])
         meta = segments.meta.iloc[idx].reset_index(drop=True).assign(segment=idx, t0=segments.t0[idx])
-        frame = TFrame(inputs, np.sqrt(strain_e[idx]), meta, strain_freqs, aux_freqs, time_offsets, selected, spec.q,
-                       [segments.aux_names[c] for c in fringe], [segments.aux_names[c] for c in power])
+        frame = TFrame(
+            inputs,
+            np.sqrt(strain_e[idx]),
+            meta,
+            strain_freqs,
+            aux_freqs,
+            time_offsets,
+            selected,
+            spec.q,
+            [segments.aux_names[c] for c in fringe],
+            [segments.aux_names[c] for c in power],
+        )
         with atomic_path(out[name]) as tmp:
             write_tframe(tmp, frame, {**base, "split": name})
     with atomic_path(out["asd"]) as tmp:
@@ -233,5 +290,12 @@ def run_preprocess(settings: dict, segments_h5, seed: int, out: dict) -> None:
             set_provenance(f, base)
     with atomic_path(out["ranking"]) as tmp:
         table.to_csv(tmp, index=False)
-    write_json(out["selection"], {"selected": selected, "coupled_truth": segments.coupled_channels,
-                                  "channels": segments.aux_names, "provenance": base})
+    write_json(
+        out["selection"],
+        {
+            "selected": selected,
+            "coupled_truth": segments.coupled_channels,
+            "channels": segments.aux_names,
+            "provenance": base,
+        },
+    )

@@ -128,8 +128,9 @@ def q_transform(
     duration = white.duration
     fs = white.sample_rate
     if np.any(np.asarray(frequencies) >= fs / 2):
-        raise ValueError(f"q_transform: frequencies up to {max(frequencies)} Hz exceed Nyquist {fs / 2} Hz "
-                         f"of {white.name}")
+        raise ValueError(
+            f"q_transform: frequencies up to {max(frequencies)} Hz exceed Nyquist {fs / 2} Hz of {white.name}"
+        )
     if times is None:
         start, end = window if window is not None else (white.t0, white.t_end)
         times = start + (np.arange(n_times) + 0.5) * (end - start) / n_times

@@ -35,8 +35,16 @@ def gw150914_qscan(path, event_gps: float, settings: dict, preprocess_settings: 
 
 def _image(ax, image, freqs, extent_t, title, vmax=None, cmap="viridis"):
     time_edges = np.linspace(*extent_t, image.shape[1] + 1)
-    mesh = ax.pcolormesh(time_edges, np.geomspace(freqs[0], freqs[-1], image.shape[0] + 1),
-                         image, shading="flat", vmin=0, vmax=vmax, cmap=cmap, rasterized=True)
+    mesh = ax.pcolormesh(
+        time_edges,
+        np.geomspace(freqs[0], freqs[-1], image.shape[0] + 1),
+        image,
+        shading="flat",
+        vmin=0,
+        vmax=vmax,
+        cmap=cmap,
+        rasterized=True,
+    )
     ax.set_yscale("log")
     ax.set_title(title)
     return mesh
@@ -82,8 +90,9 @@ def run_report(settings: dict, generated_h5, metrics_json, curves_csv, ranking_c
     ax = fig.add_subplot()
     ax.plot(curves["snr_threshold"], curves["veto_accuracy"], "o-", label="veto accuracy")
     ax.plot(curves["snr_threshold"], curves["denoising_accuracy"], "s-", label="de-noising accuracy")
-    ax.plot(curves["snr_threshold"], curves["raw_clean_fraction"], ":", color="0.5",
-            label="glitch-free before de-noising")
+    ax.plot(
+        curves["snr_threshold"], curves["raw_clean_fraction"], ":", color="0.5", label="glitch-free before de-noising"
+    )
     for rho, seeds in SEED_FIGURES.items():
         ax.plot([rho], [seeds["veto"]], "*", color="C0", markersize=12, markeredgecolor="k")
         ax.plot([rho], [seeds["denoise"]], "*", color="C1", markersize=12, markeredgecolor="k")
@@ -97,10 +106,12 @@ def run_report(settings: dict, generated_h5, metrics_json, curves_csv, ranking_c
     # summary: accuracies at the seeds' thresholds, channel ranking, selection, latency
     rows = []
     for key, a in metrics["accuracy"].items():
-        rows.append(f"<tr><td>{key.replace('snr_', 'S/N ')} (E = {a['energy_threshold']:g})</td>"
-                    f"<td>{a['veto_accuracy']:.3f} (seeds {a['seeds_veto']})</td>"
-                    f"<td>{a['denoising_accuracy']:.3f} (seeds {a['seeds_denoising']})</td>"
-                    f"<td>{a['raw_clean_fraction']:.3f}</td></tr>")
+        rows.append(
+            f"<tr><td>{key.replace('snr_', 'S/N ')} (E = {a['energy_threshold']:g})</td>"
+            f"<td>{a['veto_accuracy']:.3f} (seeds {a['seeds_veto']})</td>"
+            f"<td>{a['denoising_accuracy']:.3f} (seeds {a['seeds_denoising']})</td>"
+            f"<td>{a['raw_clean_fraction']:.3f}</td></tr>"
+        )
     sel = metrics["channel_selection"]
     lat = metrics["latency"]
     text = (
@@ -127,8 +138,15 @@ def run_qscan(settings: dict, preprocess_settings: dict, gwosc_h5, out: dict) ->
     t_peak, f_peak, e_peak = scan["peak"]
     fig = new_figure((6, 4))
     ax = fig.add_subplot()
-    mesh = ax.pcolormesh(gram.times - settings["gwosc_event_gps"], gram.frequencies, gram.energy, shading="nearest",
-                         vmin=0, vmax=max(25.0, e_peak), rasterized=True)
+    mesh = ax.pcolormesh(
+        gram.times - settings["gwosc_event_gps"],
+        gram.frequencies,
+        gram.energy,
+        shading="nearest",
+        vmin=0,
+        vmax=max(25.0, e_peak),
+        rasterized=True,
+    )
     ax.set_yscale("log")
     ax.plot([t_peak - settings["gwosc_event_gps"]], [f_peak], "x", color="w")
     ax.set_xlabel(f"time from GPS {settings['gwosc_event_gps']} [s]")
@@ -136,5 +154,13 @@ def run_qscan(settings: dict, preprocess_settings: dict, gwosc_h5, out: dict) ->
     ax.set_title(f"{gram.name}: GW150914, Q = {gram.q:g}")
     fig.colorbar(mesh, ax=ax, label="normalised energy E")
     save_figure(fig, out["qscan"])
-    write_json(out["qscan_json"], {"peak_gps": t_peak, "peak_frequency_hz": f_peak, "peak_energy": e_peak,
-                                   "peak_snr": float(np.sqrt(2 * e_peak)), "asd_200hz": scan["asd_200hz"]})
+    write_json(
+        out["qscan_json"],
+        {
+            "peak_gps": t_peak,
+            "peak_frequency_hz": f_peak,
+            "peak_energy": e_peak,
+            "peak_snr": float(np.sqrt(2 * e_peak)),
+            "asd_200hz": scan["asd_200hz"],
+        },
+    )

@@ -26,16 +26,19 @@ def fringe_frequency(series: TimeSeries, lowpass_hz: float = 8.0) -> np.ndarray:
     The series is low-passed first (4th-order Butterworth, zero phase): bench motion lives below a few Hz
     and differentiating sensor noise would otherwise dominate."""
     if series.unit not in WITNESS_UNITS:
-        raise ValueError(f"{series.name}: fringe prediction needs a displacement (m) or velocity (m/s) witness, "
-                         f"got unit {series.unit!r}")
+        raise ValueError(
+            f"{series.name}: fringe prediction needs a displacement (m) or velocity (m/s) witness, "
+            f"got unit {series.unit!r}"
+        )
     b, a = signal.butter(4, lowpass_hz, fs=series.sample_rate)
     smooth = signal.filtfilt(b, a, series.data)
     velocity = np.gradient(smooth, series.dt) if series.unit == "m" else smooth
     return 2.0 * np.abs(velocity) / LASER_WAVELENGTH_M
 
 
-def fringe_map(series: TimeSeries, frequencies: np.ndarray, window: tuple[float, float], n_times: int,
-               lowpass_hz: float = 8.0) -> np.ndarray:
+def fringe_map(
+    series: TimeSeries, frequencies: np.ndarray, window: tuple[float, float], n_times: int, lowpass_hz: float = 8.0
+) -> np.ndarray:
     """(F, T) fraction of each time bin the predicted fringe frequency spends in each frequency row.
 
     frequencies: (F,) log-spaced tile centres [Hz] of the strain Q-transform; window: (GPS start, end) cut

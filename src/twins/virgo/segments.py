@@ -52,16 +52,26 @@ class SegmentSet:
         return self.strain.shape[1] / self.strain_rate
 
     def strain_series(self, i: int) -> TimeSeries:
-        return TimeSeries(self.strain[i].astype(np.float64), self.t0[i], 1 / self.strain_rate, self.strain_name,
-                          "strain")
+        return TimeSeries(
+            self.strain[i].astype(np.float64), self.t0[i], 1 / self.strain_rate, self.strain_name, "strain"
+        )
 
     def aux_series(self, i: int, channel: int) -> TimeSeries:
-        return TimeSeries(self.aux[i, channel].astype(np.float64), self.t0[i], 1 / self.aux_rate,
-                          self.aux_names[channel], self.aux_units[channel])
+        return TimeSeries(
+            self.aux[i, channel].astype(np.float64),
+            self.t0[i],
+            1 / self.aux_rate,
+            self.aux_names[channel],
+            self.aux_units[channel],
+        )
 
 
 def cut_segments(
-    strain: TimeSeries, aux: list[TimeSeries], catalogue: pd.DataFrame, duration: float, offset: float,
+    strain: TimeSeries,
+    aux: list[TimeSeries],
+    catalogue: pd.DataFrame,
+    duration: float,
+    offset: float,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cut a `duration`-s segment around every catalogue time, shifted by a uniform offset in [-offset, offset]
@@ -75,10 +85,10 @@ def cut_segments(
     aux_out = np.empty((len(starts), len(aux), m_aux), np.float32)
     for i, start in enumerate(starts):
         j = strain.index_of(start)
-        strain_out[i] = strain.data[j: j + m]
+        strain_out[i] = strain.data[j : j + m]
         for c, series in enumerate(aux):
             k = series.index_of(start)
-            aux_out[i, c] = series.data[k: k + m_aux]
+            aux_out[i, c] = series.data[k : k + m_aux]
     t0 = strain.t0 + np.array([strain.index_of(s) for s in starts]) * strain.dt
     return strain_out, aux_out, t0
 
@@ -92,11 +102,16 @@ def write_segments(path: Path, segments: SegmentSet, record: dict) -> None:
         for column in segments.meta.columns:
             values = segments.meta[column].to_numpy()
             meta.create_dataset(column, data=values.astype("S") if values.dtype == object else values)
-        f.attrs.update({
-            "strain_rate": segments.strain_rate, "aux_rate": segments.aux_rate, "strain_name": segments.strain_name,
-            "aux_names": json.dumps(segments.aux_names), "aux_units": json.dumps(segments.aux_units),
-            "coupled_channels": json.dumps(segments.coupled_channels),
-        })
+        f.attrs.update(
+            {
+                "strain_rate": segments.strain_rate,
+                "aux_rate": segments.aux_rate,
+                "strain_name": segments.strain_name,
+                "aux_names": json.dumps(segments.aux_names),
+                "aux_units": json.dumps(segments.aux_units),
+                "coupled_channels": json.dumps(segments.coupled_channels),
+            }
+        )
         set_provenance(f, record)
 
 
@@ -105,9 +120,16 @@ def read_segments(path: str | Path) -> SegmentSet:
         meta = pd.DataFrame({k: (v[...].astype(str) if v.dtype.kind == "S" else v[...]) for k, v in f["meta"].items()})
         try:
             return SegmentSet(
-                f["strain"][...], f["aux"][...], f["t0"][...], meta, float(f.attrs["strain_rate"]),
-                float(f.attrs["aux_rate"]), str(f.attrs["strain_name"]), json.loads(f.attrs["aux_names"]),
-                json.loads(f.attrs["aux_units"]), json.loads(f.attrs["coupled_channels"]),
+                f["strain"][...],
+                f["aux"][...],
+                f["t0"][...],
+                meta,
+                float(f.attrs["strain_rate"]),
+                float(f.attrs["aux_rate"]),
+                str(f.attrs["strain_name"]),
+                json.loads(f.attrs["aux_names"]),
+                json.loads(f.attrs["aux_units"]),
+                json.loads(f.attrs["coupled_channels"]),
             )
         except KeyError as err:
             raise InputFileError(f"{path}: attribute {err} missing; rerun virgo_convert") from None
@@ -119,12 +141,22 @@ def run_convert(settings: dict, detector_h5, seed: int, out_h5) -> None:
     with open_hdf5(detector_h5, required=("catalogue",)) as f:
         catalogue, coupled = read_catalogue(f["catalogue"])
     rng = np.random.default_rng(derive_seed(seed, "virgo", "convert"))
-    data, aux_data, t0 = cut_segments(strain, aux, catalogue, settings["segment_duration_s"],
-                                      settings["offset_s"], rng)
-    segments = SegmentSet(data, aux_data, t0, catalogue, strain.sample_rate, aux[0].sample_rate, strain.name,
-                          [a.name for a in aux], [a.unit for a in aux], coupled)
-    record = make_provenance("virgo_convert", settings, seed=seed, inputs=[detector_h5],
-                             upstream=get_provenance(detector_h5))
+    data, aux_data, t0 = cut_segments(strain, aux, catalogue, settings["segment_duration_s"], settings["offset_s"], rng)
+    segments = SegmentSet(
+        data,
+        aux_data,
+        t0,
+        catalogue,
+        strain.sample_rate,
+        aux[0].sample_rate,
+        strain.name,
+        [a.name for a in aux],
+        [a.unit for a in aux],
+        coupled,
+    )
+    record = make_provenance(
+        "virgo_convert", settings, seed=seed, inputs=[detector_h5], upstream=get_provenance(detector_h5)
+    )
     with atomic_path(out_h5) as tmp:
         write_segments(tmp, segments, record)
     log.info("wrote %d segments of %.1f s to %s", len(segments), segments.duration, out_h5)

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import h5py
 import numpy as np
@@ -166,8 +167,9 @@ def sensor_output(
     elif response == "scatter_monitor":
         data = spec.response["power_w"] * (data / spec.response["coupling_ref"]) ** 2
     elif response != "flat":
-        raise ValueError(f"channel {spec.name}: unknown response type {response!r}; use flat, geophone, lowpass "
-                         "or scatter_monitor")
+        raise ValueError(
+            f"channel {spec.name}: unknown response type {response!r}; use flat, geophone, lowpass or scatter_monitor"
+        )
     return data + spec.noise * np.sqrt(fs / 2.0) * rng.standard_normal(len(t))
 
 
@@ -220,8 +222,12 @@ def simulate_detector(settings: dict[str, Any], asd_file: str | Path, channels_f
         i0, i1 = np.searchsorted(t, [bench.times[i] - 8 * s - 0.5, bench.times[i] + 8 * s + 0.5])
         local_t = t[i0:i1]
         x = microseism(local_t)
-        one = Transients(*(np.atleast_1d(v[i]) for v in (bench.times, bench.amplitudes, bench.frequencies,
-                                                         bench.widths, bench.phases)))
+        one = Transients(
+            *(
+                np.atleast_1d(v[i])
+                for v in (bench.times, bench.amplitudes, bench.frequencies, bench.widths, bench.phases)
+            )
+        )
         one.add_to(local_t, x)
         gate = np.exp(-0.5 * ((local_t - bench.times[i]) / (2 * s)) ** 2)
         unit = gate * np.sin(4 * np.pi * (x0[i] + x) / LASER_WAVELENGTH_M)
@@ -244,6 +250,7 @@ def simulate_detector(settings: dict[str, Any], asd_file: str | Path, channels_f
     for spec in specs:
         channel_rng = np.random.default_rng(rng.integers(2**63))
         if spec.source == "bench":
+
             def motion(tt, d):
                 out = microseism(tt, d)
                 bench.add_to(tt, out, d)
@@ -251,12 +258,16 @@ def simulate_detector(settings: dict[str, Any], asd_file: str | Path, channels_f
         elif spec.source == "scatter":
             motion = coupling_envelope  # sensor_output turns the field into the monitored power
         elif spec.source == "microseism":
+
             def motion(tt, d):
                 return microseism(tt, d)
         elif spec.kind == "magnetic":
             n_bursts = channel_rng.poisson(other_settings["rate_per_slot"] * n_slots)
-            bursts = (np.sort(channel_rng.uniform(0, duration, n_bursts)), channel_rng.uniform(10, 120, n_bursts),
-                      channel_rng.uniform(4, 12, n_bursts))
+            bursts = (
+                np.sort(channel_rng.uniform(0, duration, n_bursts)),
+                channel_rng.uniform(10, 120, n_bursts),
+                channel_rng.uniform(4, 12, n_bursts),
+            )
             size = other_settings["magnetic_burst_t"] * np.exp(channel_rng.uniform(0, np.log(10), n_bursts))
 
             def motion(tt, d, bursts=bursts, size=size):
@@ -270,15 +281,22 @@ def simulate_detector(settings: dict[str, Any], asd_file: str | Path, channels_f
                 out = own_micro(tt, d)
                 own.add_to(tt, out, d)
                 return out
-        data = sensor_output(spec, t_aux, motion, channel_rng)
-        aux.append(TimeSeries(data, gps0, 1 / fs_aux, spec.name, spec.unit,
-                              {"kind": spec.kind, "source": spec.source}))
 
-    catalogue = pd.DataFrame({
-        "slot": np.arange(n_slots), "label": labels, "gps": gps0 + centres,
-        "snr": np.nan, "fringe_frequency_hz": np.nan, "motion_frequency_hz": np.nan,
-        "amplitude_m": np.nan, "coupling": np.nan,
-    })
+        data = sensor_output(spec, t_aux, motion, channel_rng)
+        aux.append(TimeSeries(data, gps0, 1 / fs_aux, spec.name, spec.unit, {"kind": spec.kind, "source": spec.source}))
+
+    catalogue = pd.DataFrame(
+        {
+            "slot": np.arange(n_slots),
+            "label": labels,
+            "gps": gps0 + centres,
+            "snr": np.nan,
+            "fringe_frequency_hz": np.nan,
+            "motion_frequency_hz": np.nan,
+            "amplitude_m": np.nan,
+            "coupling": np.nan,
+        }
+    )
     catalogue.loc[is_glitch, "snr"] = snr
     peak_fringe = 4 * np.pi * bench.frequencies * bench.amplitudes / LASER_WAVELENGTH_M  # 2 v_max / lambda
     catalogue.loc[is_glitch, "fringe_frequency_hz"] = peak_fringe
@@ -307,8 +325,9 @@ def run_simulate(settings: dict, asd_file, channels_file, seed: int, out_h5, out
     """Rule virgo_simulate: simulate and write the detector file (GWOSC-like) and the catalogue CSV."""
     sim_seed = derive_seed(seed, "virgo", "simulate")
     strain, aux, catalogue, coupled = simulate_detector(settings, asd_file, channels_file, sim_seed)
-    record = make_provenance("virgo_simulate", settings, seed=sim_seed, inputs=[asd_file, channels_file],
-                             master_seed=seed)
+    record = make_provenance(
+        "virgo_simulate", settings, seed=sim_seed, inputs=[asd_file, channels_file], master_seed=seed
+    )
     with atomic_path(out_h5) as tmp:
         write_detector(tmp, strain, aux)
         with h5py.File(tmp, "a") as f:
@@ -316,5 +335,10 @@ def run_simulate(settings: dict, asd_file, channels_file, seed: int, out_h5, out
             set_provenance(f, record)
     with atomic_path(out_catalogue) as tmp:
         catalogue.to_csv(tmp, index=False)
-    log.info("wrote %s: %d glitches, %d background slots; coupled: %s", out_h5,
-             (catalogue.label == "glitch").sum(), (catalogue.label == "background").sum(), coupled)
+    log.info(
+        "wrote %s: %d glitches, %d background slots; coupled: %s",
+        out_h5,
+        (catalogue.label == "glitch").sum(),
+        (catalogue.label == "background").sum(),
+        coupled,
+    )

@@ -58,13 +58,12 @@ class TimeSeries:
     def index_of(self, gps: float) -> int:
         return int(round((gps - self.t0) / self.dt))
 
-    def crop(self, start: float, end: float) -> "TimeSeries":
+    def crop(self, start: float, end: float) -> TimeSeries:
         """The samples with GPS time in [start, end); raises when that is outside the series."""
         i0, i1 = self.index_of(start), self.index_of(end)
         if i0 < 0 or i1 > len(self.data) or i1 <= i0:
             raise ValueError(
-                f"TimeSeries {self.name!r}: cannot crop [{start}, {end}) from data covering "
-                f"[{self.t0}, {self.t_end})"
+                f"TimeSeries {self.name!r}: cannot crop [{start}, {end}) from data covering [{self.t0}, {self.t_end})"
             )
         return TimeSeries(self.data[i0:i1], self.t0 + i0 * self.dt, self.dt, self.name, self.unit, dict(self.attrs))
 

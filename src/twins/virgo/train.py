@@ -47,15 +47,26 @@ def build_model(n_aux: int, settings: dict, n_fringe: int = 0, n_power: int = 0)
 
 def load_model(path, device: torch.device | str = "cpu") -> tuple[GlitchFlow, dict]:
     state = torch.load(path, map_location=device, weights_only=False)
-    model = build_model(len(state["channels"]), state["settings"], len(state["fringe_channels"]),
-                        len(state.get("power_channels", []))).to(device)
+    model = build_model(
+        len(state["channels"]), state["settings"], len(state["fringe_channels"]), len(state.get("power_channels", []))
+    ).to(device)
     model.load_state_dict(state["model"])
     model.eval()
     return model, state
 
 
-def train_glitchflow(settings: dict, train_h5, validation_h5, seed: int, device: str, checkpoint_path,
-                     out_model, out_history, out_losses_png, threads: int = 1) -> None:
+def train_glitchflow(
+    settings: dict,
+    train_h5,
+    validation_h5,
+    seed: int,
+    device: str,
+    checkpoint_path,
+    out_model,
+    out_history,
+    out_losses_png,
+    threads: int = 1,
+) -> None:
     # torch's CPU threads spin-wait: more threads than free cores slow training down many times over
     torch.set_num_threads(threads)
     rng = seed_everything(derive_seed(seed, "virgo", "train"))
@@ -67,8 +78,13 @@ def train_glitchflow(settings: dict, train_h5, validation_h5, seed: int, device:
     x_val, y_val = torch.from_numpy(validation.inputs).to(dev), torch.from_numpy(validation.target).to(dev)
     batch = settings["batch_size"]
     domain, schedule = settings.get("loss_domain", "amplitude"), settings.get("lr_schedule", "cosine")
-    log.info("GlitchFlow: %d parameters, %d training / %d validation spectrograms, device %s",
-             sum(p.numel() for p in model.parameters()), len(train), len(validation), dev)
+    log.info(
+        "GlitchFlow: %d parameters, %d training / %d validation spectrograms, device %s",
+        sum(p.numel() for p in model.parameters()),
+        len(train),
+        len(validation),
+        dev,
+    )
 
     def epoch(index: int) -> dict[str, float]:
         for group in optimiser.param_groups:
@@ -77,7 +93,7 @@ def train_glitchflow(settings: dict, train_h5, validation_h5, seed: int, device:
         order = rng.permutation(len(x_train))
         total = 0.0
         for start in range(0, len(order), batch):
-            idx = order[start: start + batch]
+            idx = order[start : start + batch]
             if len(idx) < 2:  # batch-norm needs two samples
                 continue
             xb, yb = x_train[idx].to(dev), y_train[idx].to(dev)
@@ -93,21 +109,39 @@ def train_glitchflow(settings: dict, train_h5, validation_h5, seed: int, device:
 
     # a cosine schedule spans all epochs, so changing `epochs` cannot resume it (a constant one can)
     resumable_keys = ("epochs",) if schedule == "constant" else ()
-    fingerprint = {"settings": {k: v for k, v in settings.items() if k not in resumable_keys}, "seed": seed,
-                   "inputs": [sha256_file(train_h5), sha256_file(validation_h5)]}
+    fingerprint = {
+        "settings": {k: v for k, v in settings.items() if k not in resumable_keys},
+        "seed": seed,
+        "inputs": [sha256_file(train_h5), sha256_file(validation_h5)],
+    }
     # the validation L1 picks the epoch: small demo sets overfit if trained to the last epoch
     patience = settings.get("patience", 10)
     stopping = {"monitor": "val_loss", "patience": patience} if patience else None
-    training = CheckpointedTraining(checkpoint_path, out_history, {"model": model}, {"optimiser": optimiser},
-                                    generators={"shuffle": rng}, fingerprint=fingerprint, early_stopping=stopping)
+    training = CheckpointedTraining(
+        checkpoint_path,
+        out_history,
+        {"model": model},
+        {"optimiser": optimiser},
+        generators={"shuffle": rng},
+        fingerprint=fingerprint,
+        early_stopping=stopping,
+    )
     history = training.run(settings["epochs"], epoch)
-    record = make_provenance("virgo_train", settings, seed=seed, inputs=[train_h5, validation_h5],
-                             upstream=get_provenance(train_h5))
+    record = make_provenance(
+        "virgo_train", settings, seed=seed, inputs=[train_h5, validation_h5], upstream=get_provenance(train_h5)
+    )
     with atomic_path(out_model) as tmp:
-        torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()}, "settings": settings,
-                    "channels": train.channels,
-                    "fringe_channels": list(train.fringe_channels), "power_channels": list(train.power_channels),
-                    "provenance": record}, tmp)
+        torch.save(
+            {
+                "model": {k: v.cpu() for k, v in model.state_dict().items()},
+                "settings": settings,
+                "channels": train.channels,
+                "fringe_channels": list(train.fringe_channels),
+                "power_channels": list(train.power_channels),
+                "provenance": record,
+            },
+            tmp,
+        )
     fig = new_figure((5, 3.5))
     ax = fig.add_subplot()
     ax.plot(history["epoch"], history["loss"], label="train")

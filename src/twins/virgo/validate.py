@@ -37,8 +37,9 @@ def contains_glitch(energy: np.ndarray, snr_threshold: float, min_cluster_pixels
     return out
 
 
-def accuracy_curves(real: np.ndarray, generated: np.ndarray, residual: np.ndarray, thresholds: list[float],
-                    min_cluster_pixels: int) -> pd.DataFrame:
+def accuracy_curves(
+    real: np.ndarray, generated: np.ndarray, residual: np.ndarray, thresholds: list[float], min_cluster_pixels: int
+) -> pd.DataFrame:
     """One row per S/N threshold: energy threshold, veto accuracy and its confusion counts, de-noising
     accuracy, and the fraction of raw (not de-noised) spectrograms without a glitch for comparison."""
     rows = []
@@ -46,13 +47,19 @@ def accuracy_curves(real: np.ndarray, generated: np.ndarray, residual: np.ndarra
         truth = contains_glitch(real, rho, min_cluster_pixels)
         pred = contains_glitch(generated, rho, min_cluster_pixels)
         clean = ~contains_glitch(residual, rho, min_cluster_pixels)
-        rows.append({
-            "snr_threshold": rho, "energy_threshold": rho**2 / 2.0,
-            "veto_accuracy": float(np.mean(truth == pred)),
-            "true_positive": int(np.sum(truth & pred)), "true_negative": int(np.sum(~truth & ~pred)),
-            "false_positive": int(np.sum(~truth & pred)), "false_negative": int(np.sum(truth & ~pred)),
-            "denoising_accuracy": float(clean.mean()), "raw_clean_fraction": float(np.mean(~truth)),
-        })
+        rows.append(
+            {
+                "snr_threshold": rho,
+                "energy_threshold": rho**2 / 2.0,
+                "veto_accuracy": float(np.mean(truth == pred)),
+                "true_positive": int(np.sum(truth & pred)),
+                "true_negative": int(np.sum(~truth & ~pred)),
+                "false_positive": int(np.sum(~truth & pred)),
+                "false_negative": int(np.sum(truth & ~pred)),
+                "denoising_accuracy": float(clean.mean()),
+                "raw_clean_fraction": float(np.mean(~truth)),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -70,21 +77,29 @@ def run_validate(settings: dict, generated_h5, selection_json, timing_json, out_
     for rho, seeds in SEED_FIGURES.items():
         row = curves.loc[curves["snr_threshold"] == rho].iloc[0]
         at[f"snr_{rho:g}"] = {
-            "energy_threshold": rho**2 / 2, "veto_accuracy": row["veto_accuracy"],
-            "denoising_accuracy": row["denoising_accuracy"], "raw_clean_fraction": row["raw_clean_fraction"],
-            "seeds_veto": seeds["veto"], "seeds_denoising": seeds["denoise"],
-            "meets_seeds": bool(row["veto_accuracy"] >= seeds["veto"]
-                                and row["denoising_accuracy"] >= seeds["denoise"]),
+            "energy_threshold": rho**2 / 2,
+            "veto_accuracy": row["veto_accuracy"],
+            "denoising_accuracy": row["denoising_accuracy"],
+            "raw_clean_fraction": row["raw_clean_fraction"],
+            "seeds_veto": seeds["veto"],
+            "seeds_denoising": seeds["denoise"],
+            "meets_seeds": bool(
+                row["veto_accuracy"] >= seeds["veto"] and row["denoising_accuracy"] >= seeds["denoise"]
+            ),
         }
     metrics = {
         "threshold_unit": "normalised Q-tile energy E; S/N = sqrt(2E)",
         "min_cluster_pixels": settings["min_cluster_pixels"],
-        "n_test": int(len(real)), "n_test_glitch": int(np.sum(labels == "glitch")),
+        "n_test": int(len(real)),
+        "n_test_glitch": int(np.sum(labels == "glitch")),
         "accuracy": at,
-        "channel_selection": {**scores, "selected": selection["selected"], "coupled_truth": selection["coupled_truth"],
-                              "target_met": scores["recall"] == 1.0 and scores["decoys_selected"] <= 1},
-        "latency": {**timing, "target_real_time_factor": 100.0,
-                    "target_met": timing["real_time_factor"] >= 100.0},
+        "channel_selection": {
+            **scores,
+            "selected": selection["selected"],
+            "coupled_truth": selection["coupled_truth"],
+            "target_met": scores["recall"] == 1.0 and scores["decoys_selected"] <= 1,
+        },
+        "latency": {**timing, "target_real_time_factor": 100.0, "target_met": timing["real_time_factor"] >= 100.0},
     }
     write_json(out_metrics, metrics)
     log.info("validation: %s", metrics["accuracy"])

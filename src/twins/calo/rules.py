@@ -1,0 +1,33 @@
+"""What workflow/rules/calo.smk needs from Python: input lists, config slices, targets (no Snakemake imports)."""
+
+from __future__ import annotations
+
+from twins.core.workflow import results
+
+
+def targets(config: dict) -> list[str]:
+    """The calo twin's final outputs (rule calo_all)."""
+    return [results("calo/report/metrics.html")]
+
+
+def source_files(config: dict) -> list[str]:
+    """ROOT files calo_convert reads: calo_simulate's chunks, or the configured external files."""
+    convert = config["calo"]["convert"]
+    if convert["source"] == "external":
+        return list(convert["external"]["files"])
+    return [results(f"calo/simulate/chunk_{chunk}.root") for chunk in range(config["calo"]["simulate"]["chunks"])]
+
+
+def generate_settings(config: dict, model: str) -> dict:
+    """The `calo.generate` slice one model's generation reads: the shared keys and its own sub-slice only,
+    so that changing CaloINN's temperature does not regenerate 3DGAN's showers."""
+    generate = config["calo"]["generate"]
+    shared = {k: v for k, v in generate.items() if k not in config["calo"]["train"]}
+    return {**shared, model: generate[model]} if model in generate else shared
+
+
+def simulation_timings(config: dict) -> list[str]:
+    """The simulator's timing files (for the speed ratio); none for external data."""
+    if config["calo"]["convert"]["source"] == "external":
+        return []
+    return [results(f"calo/simulate/chunk_{chunk}.json") for chunk in range(config["calo"]["simulate"]["chunks"])]
