@@ -9,12 +9,10 @@ from typing import Any
 import numpy as np
 
 from twins.calo.hdf5io import read_geometry_attr, read_showers_h5, write_showers_h5
-from twins.calo.models import get_model
+from twins.calo.models import sample
 from twins.calo.showers import ShowerSample
-from twins.calo.temperature import check_sampling_settings, choose_temperature
 from twins.core.io import write_json
 from twins.core.provenance import make_provenance
-from twins.core.seeding import derive_seed
 
 log = logging.getLogger(__name__)
 
@@ -49,32 +47,11 @@ def generate_to_file(
     `auto`, chosen from `temperature_grid` on `validation_h5` (see twins.calo.temperature) and recorded in
     the timing file with the scan."""
     energy, theta, pdg = generation_conditions(test_h5, settings)
-    generate_seed = derive_seed(seed, "calo", "generate", model)
-    options: dict[str, Any] = {}
-    sampling: dict[str, Any] = {}
-    if model == "caloinn":
-        clamp, temperature, grid = check_sampling_settings(settings.get("caloinn") or {})
-        if temperature == "auto":
-            if validation_h5 is None:
-                raise ValueError("calo.generate.caloinn.temperature: auto needs the validation split file")
-            sampling = choose_temperature(
-                model_path,
-                validation_h5,
-                grid,
-                settings["batch_size"],
-                seed=derive_seed(seed, "calo", "generate", model, "temperature"),
-                device=device,
-                clamp_to_training_range=clamp,
-            )
-            temperature = sampling["temperature"]
-        options = {"temperature": float(temperature), "clamp_to_training_range": clamp}
-        sampling.update(temperature=float(temperature), clamp_to_training_range=clamp)
-    cells, showers_per_second = get_model(model).generate(
-        model_path, energy, theta, batch_size=settings["batch_size"], seed=generate_seed, device=device, **options
-    )
+    generated = sample(model, model_path, energy, theta, settings, seed, device, validation_h5)
+    cells, showers_per_second, sampling = generated.cells, generated.showers_per_second, generated.sampling
     geometry = read_geometry_attr(test_h5)
     inputs = [model_path, test_h5] + ([validation_h5] if sampling.get("scan") else [])
-    record = make_provenance("calo_generate", settings, seed=generate_seed, inputs=inputs)
+    record = make_provenance("calo_generate", settings, seed=generated.seed, inputs=inputs)
     write_showers_h5(out_h5, ShowerSample(cells, energy, theta, pdg), geometry, record)
     timing = {"showers": len(energy), "showers_per_second": showers_per_second, "device": device}
     write_json(out_timing, {**timing, **({"sampling": sampling} if sampling else {})})

@@ -12,9 +12,11 @@ import numpy as np
 
 from twins.calo.generate import generate_showers
 from twins.calo.plot_training import plot_history, plot_likelihood_history
+from twins.calo.temperature import check_sampling_settings, choose_temperature
 from twins.calo.train import train_gan3d
 from twins.calo.train_caloinn import generate_caloinn, train_caloinn
 from twins.core.distributed import launch, process_count
+from twins.core.seeding import derive_seed
 
 log = logging.getLogger(__name__)
 
@@ -84,3 +86,56 @@ def train_model(
     else:
         entry.train(**arguments)
     entry.plot_history(out_history, out_losses_png)
+
+
+@dataclass
+class GeneratedShowers:
+    """What `sample` returns: cells float32 (N, nx, ny, nz) in GeV, the throughput (showers/s), the seed the
+    showers were drawn with, and the sampling record (CaloINN: temperature, clip, the `auto` scan)."""
+
+    cells: np.ndarray
+    showers_per_second: float
+    seed: int
+    sampling: dict[str, Any]
+
+
+def sample(
+    model: str,
+    model_path: str | Path,
+    energy: np.ndarray,
+    theta: np.ndarray,
+    settings: dict[str, Any],
+    seed: int,
+    device: str,
+    validation_h5: str | Path | None = None,
+) -> GeneratedShowers:
+    """Showers of the trained `model` at the incident energies (GeV) and angles (rad).
+
+    settings: the `calo.generate` slice; its `caloinn` sub-slice sets CaloINN's sampling: whether generated
+    features are clipped to the training range (`clamp_to_training_range`) and the temperature, a number or
+    `auto`, chosen from `temperature_grid` on `validation_h5` (see twins.calo.temperature). seed: the master
+    seed; the showers and the temperature scan draw from streams derived from it."""
+    generate_seed = derive_seed(seed, "calo", "generate", model)
+    options: dict[str, Any] = {}
+    sampling: dict[str, Any] = {}
+    if model == "caloinn":
+        clamp, temperature, grid = check_sampling_settings(settings.get("caloinn") or {})
+        if temperature == "auto":
+            if validation_h5 is None:
+                raise ValueError("calo.generate.caloinn.temperature: auto needs the validation split file")
+            sampling = choose_temperature(
+                model_path,
+                validation_h5,
+                grid,
+                settings["batch_size"],
+                seed=derive_seed(seed, "calo", "generate", model, "temperature"),
+                device=device,
+                clamp_to_training_range=clamp,
+            )
+            temperature = sampling["temperature"]
+        options = {"temperature": float(temperature), "clamp_to_training_range": clamp}
+        sampling.update(temperature=float(temperature), clamp_to_training_range=clamp)
+    cells, showers_per_second = get_model(model).generate(
+        model_path, energy, theta, batch_size=settings["batch_size"], seed=generate_seed, device=device, **options
+    )
+    return GeneratedShowers(cells, showers_per_second, generate_seed, sampling)
