@@ -21,6 +21,7 @@ import referencing.jsonschema
 import yaml
 
 MAIN_SCHEMA = "config.schema.yaml"
+COMMON_SCHEMA = "common.schema.yaml"
 SCHEMA_DIR_VARIABLE = "TWINS_SCHEMA_DIR"
 
 
@@ -145,6 +146,17 @@ def resolve(key: str, settings: Mapping[str, Any] | None = None) -> dict[str, An
     registry = _registry(folder)
     instance = copy.deepcopy(dict(settings)) if settings is not None else {}
     _fill_and_check(instance, {"$ref": _pointer_to(key, registry)}, registry, key, str(folder / MAIN_SCHEMA))
+    return instance
+
+
+def resolve_definition(name: str, settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Like `resolve`, for the settings of a twin-agnostic service defined once in common.schema.yaml
+    (`$defs/<name>`, e.g. 'classifier_nn', 'fpd'), which any twin's schema references."""
+    folder = schema_dir()
+    registry = _registry(folder)
+    instance = copy.deepcopy(dict(settings)) if settings is not None else {}
+    schema = {"$ref": f"{COMMON_SCHEMA}#/$defs/{name}"}
+    _fill_and_check(instance, schema, registry, name, str(folder / COMMON_SCHEMA))
     return instance
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
+from twins.core.config import resolve_definition
 from twins.core.metrics import feature_pair
 
 
@@ -68,10 +69,10 @@ def fpd(
     reference: np.ndarray,
     generated: np.ndarray,
     seed: int,
-    min_samples: int = 200,
-    max_samples: int = 600,
-    num_points: int = 5,
-    num_batches: int = 10,
+    min_samples: int | None = None,
+    max_samples: int | None = None,
+    num_points: int | None = None,
+    num_batches: int | None = None,
     normalise: bool = True,
     n_threads: int = 1,
 ) -> tuple[float, float]:
@@ -85,12 +86,13 @@ def fpd(
     normalise: standardise with the reference first.
     n_threads: BLAS threads (1 by default: the matrices are small, and parallel jobs on shared cores
     make multi-threaded BLAS many times slower). Deterministic for a given seed.
+    A setting left None takes its default from the schema (common.schema.yaml#/$defs/fpd: JetNet's values),
+    which also checks the given ones.
     """
+    given = dict(min_samples=min_samples, max_samples=max_samples, num_points=num_points, num_batches=num_batches)
+    settings = resolve_definition("fpd", {k: v for k, v in given.items() if v is not None})
+    min_samples, max_samples, num_points, num_batches = (settings[k] for k in given)
     ref, gen = standardise(reference, generated) if normalise else feature_pair(reference, generated)
-    if int(num_points) < 3:
-        raise ValueError(f"fpd needs num_points >= 3 to fit a line with an error; got {num_points}")
-    if int(num_batches) < 1:
-        raise ValueError(f"fpd needs num_batches >= 1; got {num_batches}")
     available = min(len(ref), len(gen))
     hi = min(int(max_samples), available)
     lo = min(int(min_samples), hi // 2)
@@ -132,8 +134,8 @@ def kpd(
     reference: np.ndarray,
     generated: np.ndarray,
     seed: int,
-    batch_size: int = 300,
-    num_batches: int = 10,
+    batch_size: int | None = None,
+    num_batches: int | None = None,
     normalise: bool = True,
     n_threads: int = 1,
 ) -> tuple[float, float]:
@@ -143,10 +145,12 @@ def kpd(
     reference: (N_ref, F), generated: (N_gen, F). Each batch draws `batch_size` events (capped at half the
     smaller sample, so that batches differ) without replacement from each sample. normalise: standardise
     with the reference first. n_threads: BLAS threads (see fpd). Deterministic for a given seed.
+    A setting left None takes its default from the schema (common.schema.yaml#/$defs/kpd).
     """
+    given = dict(batch_size=batch_size, num_batches=num_batches)
+    settings = resolve_definition("kpd", {k: v for k, v in given.items() if v is not None})
+    batch_size, num_batches = settings["batch_size"], settings["num_batches"]
     ref, gen = standardise(reference, generated) if normalise else feature_pair(reference, generated)
-    if int(num_batches) < 1:
-        raise ValueError(f"kpd needs num_batches >= 1; got {num_batches}")
     size = min(int(batch_size), max(2, min(len(ref), len(gen)) // 2))
     if size < 2:
         raise ValueError(
