@@ -29,6 +29,8 @@ dry-run: setup
 	$(BIN)/snakemake -n
 
 lint: setup
+	$(BIN)/ruff check src tests tools scripts
+	$(BIN)/ruff format --check src tests tools scripts
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check workflow/
 
