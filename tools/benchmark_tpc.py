@@ -58,24 +58,24 @@ def simulator_speed(tpc: dict, n: int):
 def generator_speeds(tpc: dict, detector, segments, workdir: Path) -> dict[str, dict]:
     import torch
 
-    from twins.tpc.generate import load_generator, sample_responses
-    from twins.tpc.preprocess import encode, fit_scales, raw_encoding
-    from twins.tpc.train import build_networks, variant_columns
+    from twins.tpc.encoding import encode, fit_scales, raw_encoding
+    from twins.tpc.models import get_model
+    from twins.tpc.models.wgan_gp import build_networks, sample_responses
 
     torch.set_num_threads(1)
     speeds = {}
     for variant in tpc["variants"]:
-        model = workdir / f"results/tpc/models/{variant}/model.pt"
-        columns = variant_columns(variant)
-        if model.exists():
-            generator, record = load_generator(model, torch.device("cpu"))
-            scales, source = record["scales"], str(model)
+        model = get_model(variant)
+        path = workdir / f"results/tpc/models/{variant}/model.pt"
+        if path.exists():
+            generator, meta = model.load(path, torch.device("cpu"))
+            scales, source = meta["scales"], str(path)
         else:
             scales = fit_scales(raw_encoding(segments, detector))
-            generator, _ = build_networks(tpc["train"], detector.window_shape, len(columns))
+            generator, _ = build_networks(tpc["train"], detector.window_shape, len(model.columns))
             generator.eval()
             source = "untrained generator of the configured architecture"
-        conditions = encode(segments, detector, scales)[:, columns]
+        conditions = encode(segments, detector, scales)[:, model.columns]
         _, rate = sample_responses(
             generator, conditions, detector.zero_suppression_adc, tpc["generate"]["batch_size"], 0, torch.device("cpu")
         )

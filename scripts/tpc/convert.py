@@ -1,7 +1,6 @@
 """Merge the simulation chunks into one HDF5 file (rule tpc_convert)."""
 
-from twins.core.logs import to_file
-from twins.tpc.convert import convert_root_to_hdf5
+from twins.core.steps import run
+from twins.tpc.steps import convert
 
-with to_file(snakemake.log[0]):
-    convert_root_to_hdf5(list(snakemake.input.segments), snakemake.output.segments, snakemake.params.convert)
+run(convert, snakemake)

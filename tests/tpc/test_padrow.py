@@ -3,7 +3,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from twins.tpc.moments import response_moments
+from twins.tpc.metrics import response_moments
 from twins.tpc.padrow import PadRowSimulator, cluster_size_table, relative_ionisation, shaper_pulse
 
 

@@ -15,8 +15,14 @@ from twins.core.workflow import conda_env
 
 RULE_FILES = sorted((REPO / "workflow" / "rules").glob("*.smk"))
 GPU_STEPS = ("train", "generate")
-# import name -> conda package name, where they differ
-CONDA_NAME = {"torch": "pytorch", "yaml": "pyyaml", "sklearn": "scikit-learn", "matplotlib": "matplotlib-base"}
+# import name -> conda package name, where they differ (referencing comes with jsonschema >= 4.18)
+CONDA_NAME = {
+    "torch": "pytorch",
+    "yaml": "pyyaml",
+    "sklearn": "scikit-learn",
+    "matplotlib": "matplotlib-base",
+    "referencing": "jsonschema",
+}
 STDLIB = set(sys.stdlib_module_names)
 
 
@@ -72,12 +78,34 @@ def test_every_rule_has_params_log_benchmark_conda(rule):
         assert re.search(r"^\s+gpu=\d", block, re.M), f"rule {rule} must declare resources: gpu"
 
 
-def third_party_imports(path: Path, seen: set[Path] | None = None) -> set[str]:
-    """Top-level third-party modules a script needs, following imports of the `twins` library."""
+def _import_nodes(tree: ast.AST, functions: frozenset[str]) -> list[ast.AST]:
+    """The nodes of a module that run when it is imported (function bodies left out: a step defers what only
+    its own rule's env has), plus the bodies of its top-level `functions` named (those a script or module
+    imports from it)."""
+    nodes: list[ast.AST] = []
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                if child.name in functions and node is tree:
+                    nodes.extend(ast.walk(child))
+                continue
+            nodes.append(child)
+            visit(child)
+
+    visit(tree)
+    return nodes
+
+
+def third_party_imports(
+    path: Path, seen: set[tuple[Path, frozenset]] | None = None, functions: frozenset[str] = frozenset()
+) -> set[str]:
+    """Top-level third-party modules a script needs: what its modules import when imported, following the
+    `twins` library, and what the functions it imports from there import when they run."""
     seen = set() if seen is None else seen
-    if path in seen:
+    if (path, functions) in seen:
         return set()
-    seen.add(path)
+    seen.add((path, functions))
     found = set()
     tree = ast.parse(path.read_text())
     # imports inside `try: ... except ImportError` are optional by design (e.g. torch in seeding)
@@ -91,21 +119,22 @@ def third_party_imports(path: Path, seen: set[Path] | None = None) -> set[str]:
         for stmt in node.body
         for inner in ast.walk(stmt)
     }
-    for node in ast.walk(tree):
+    for node in _import_nodes(tree, functions):
         if id(node) in optional:
             continue
         modules = []
         if isinstance(node, ast.Import):
-            modules = [a.name for a in node.names]
+            modules = [(a.name, frozenset()) for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            modules = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-        for module in modules:
+            names = frozenset(a.name for a in node.names)
+            modules = [(node.module, names)] + [(f"{node.module}.{a.name}", frozenset()) for a in node.names]
+        for module, names in modules:
             top = module.split(".")[0]
             if top == "twins":
                 source = REPO / "src" / Path(*module.split("."))
                 for candidate in (source.with_suffix(".py"), source / "__init__.py"):
                     if candidate.exists():
-                        found |= third_party_imports(candidate, seen)
+                        found |= third_party_imports(candidate, seen, names)
             elif top not in STDLIB and top not in ("snakemake", "__future__"):
                 found.add(top)
     return found

@@ -1,11 +1,9 @@
 # TPC twin: simulate -> convert -> preprocess -> train -> generate -> validate -> report.
+from twins.tpc import rules as tpc_rules
+
 # Rule-level constraints (not global ones) so other twins may use the same wildcard names.
-TPC_VARIANT = "|".join(config["tpc"]["variants"])
-TPC_CHUNKS = range(config["tpc"]["simulate"]["chunks"])
-TWIN_TARGETS["tpc"] = [
-    results("tpc/report/chi2.html"),
-    results("tpc/report/comparison.png"),
-]
+TPC_VARIANT = tpc_rules.variant_pattern(config)
+TWIN_TARGETS["tpc"] = tpc_rules.targets(config)
 
 
 rule tpc_simulate:
@@ -29,13 +27,14 @@ rule tpc_simulate:
     params:
         simulate=config["tpc"]["simulate"],
         seed=config["seed"],
+        chunk=lambda wc: int(wc.chunk),
     script:
         "../../scripts/tpc/simulate.py"
 
 
 rule tpc_convert:
     input:
-        segments=expand(results("tpc/simulate/chunk_{chunk}.root"), chunk=TPC_CHUNKS),
+        segments=tpc_rules.simulation_chunks(config),
     output:
         segments=results("tpc/segments.h5"),
     log:
@@ -109,6 +108,7 @@ rule tpc_train:
         train=config["tpc"]["train"],
         seed=config["seed"],
         device=config["device"],
+        variant=lambda wc: wc.variant,
         # The checkpoint is not an output: Snakemake would delete it before a rerun, and a
         # killed training must resume from it.
         checkpoint=lambda wc: results(f"tpc/models/{wc.variant}/checkpoint.pt"),
@@ -140,6 +140,7 @@ rule tpc_generate:
         generate=config["tpc"]["generate"],
         seed=config["seed"],
         device=config["device"],
+        variant=lambda wc: wc.variant,
     script:
         "../../scripts/tpc/generate.py"
 
@@ -150,9 +151,7 @@ rule tpc_validate:
         # disjoint simulated segments: the statistical floor of every chi^2
         independent=results("tpc/preprocess/validation.h5"),
         generated=results("tpc/generate/{variant}.h5"),
-        simulate_timing=expand(
-            results("tpc/simulate/chunk_{chunk}.json"), chunk=TPC_CHUNKS
-        ),
+        simulate_timing=tpc_rules.simulation_timings(config),
         generate_timing=results("tpc/generate/{variant}.json"),
     output:
         profiles=report(
@@ -191,16 +190,14 @@ rule tpc_validate:
         mem_mb=4000,
     params:
         validate=config["tpc"]["validate"],
+        variant=lambda wc: wc.variant,
     script:
         "../../scripts/tpc/validate.py"
 
 
 rule tpc_report:
     input:
-        metrics=expand(
-            results("tpc/validate/{variant}/metrics.json"),
-            variant=config["tpc"]["variants"],
-        ),
+        metrics=tpc_rules.validation_metrics(config),
     output:
         table=report(
             results("tpc/report/chi2.html"),

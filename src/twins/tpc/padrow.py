@@ -20,11 +20,15 @@ and its arrival time in bucket `buckets_before`, offset by the fractional pad co
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import numpy as np
 from scipy import sparse
 from scipy.special import ndtr
 
 from twins.tpc.detector import ELECTRON_CHARGE_FC, PadRowDetector
+from twins.tpc.tracks import sample_segments
 
 ELECTRON_MASS_EV = 0.51099895e6
 
@@ -154,3 +158,15 @@ class PadRowSimulator:
         adc = np.clip(adc, 0.0, det.adc_max)
         adc[adc < det.zero_suppression_adc] = 0.0
         return adc.astype(np.float32)
+
+
+def simulate_segments(
+    n: int, detector: PadRowDetector, settings: dict[str, Any], rng: np.random.Generator
+) -> tuple[dict[str, np.ndarray], np.ndarray, float]:
+    """n segments from helices (`twins.tpc.tracks.sample_segments`, settings: the tpc.simulate slice) and their
+    detailed responses, both drawn from `rng` in that order: (segments {feature: (N,)}, responses float32
+    (N, pads, buckets) ADC, seconds). The seconds cover the response simulation only: what a generator replaces."""
+    segments = sample_segments(n, detector, settings, rng)
+    started = time.perf_counter()
+    responses = PadRowSimulator(detector).simulate(segments, rng)
+    return segments, responses, time.perf_counter() - started

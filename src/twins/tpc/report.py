@@ -1,29 +1,37 @@
-"""tpc_report: the chi^2 table of every variant side by side, a comparison figure and the speeds."""
+"""The TPC twin's report: the chi^2 table of every variant side by side with the simulation floor and the speeds,
+as CSV and as an HTML page (twins.core.report)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from twins.core.io import atomic_path, read_json
-from twins.core.plots import REFERENCE_COLOUR, new_figure, save_figure
-from twins.tpc.moments import CONDITIONS, MOMENTS
+from twins.core.report import table, write_csv, write_page
+from twins.tpc.metrics import CONDITIONS, MOMENTS
+
+TITLE = "TPC twin: generated vs simulated pad-row responses"
+EXPLANATION = (
+    "<p>chi2/ndf between the generated and simulated profiles (mean and width of each response moment in "
+    "quantile bins of each condition); the simulation floor compares two independent simulated samples. "
+    "Summary rows: chi2/ndf pooled over the Fast4 conditions and over all six; speed ratio = generator / "
+    "detailed simulator segments per second on this machine.</p>"
+)
 
 
-def chi2_frame(metrics_paths: dict[str, str | Path]) -> pd.DataFrame:
-    """Rows: (condition, moment) chi^2/ndf per profile, then the summary rows; columns: variants, floor."""
+def chi2_frame(metrics: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Rows: (condition, moment) chi^2/ndf per profile, then the summary rows; columns: the variants in the order
+    given, then "simulation floor". metrics: variant -> its tpc_validate metrics record."""
     columns, floor = {}, {}
-    for variant, path in metrics_paths.items():
-        metrics = read_json(path)
+    for variant, record in metrics.items():
         rows = {}
         for c in CONDITIONS:
             for m in MOMENTS:
-                entry = metrics["profiles"][c][m]
+                entry = record["profiles"][c][m]
                 rows[(c, m)] = entry["chi2"] / max(entry["ndf"], 1)
                 floor[(c, m)] = entry["chi2_floor"] / max(entry["ndf_floor"], 1)
-        for key, value in metrics["summary"].items():
+        for key, value in record["summary"].items():
             if key.endswith("_floor"):
                 floor[("summary", key[: -len("_floor")])] = value
             else:
@@ -35,46 +43,7 @@ def chi2_frame(metrics_paths: dict[str, str | Path]) -> pd.DataFrame:
     return frame
 
 
-def plot_comparison(frame: pd.DataFrame, out_png: str | Path) -> None:
-    """chi^2/ndf per condition (all moments pooled as the mean of their chi^2/ndf) for every variant and
-    the floor, on a log axis."""
-    names = list(frame.columns)
-    fig = new_figure(figsize=(9.0, 4.0))
-    ax = fig.subplots()
-    x = np.arange(len(CONDITIONS))
-    width = 0.8 / len(names)
-    colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
-    for k, name in enumerate(names):
-        values = [frame.loc[c, name].loc[list(MOMENTS)].mean() for c in CONDITIONS]
-        colour = REFERENCE_COLOUR if name == "simulation floor" else colours[k % len(colours)]
-        ax.bar(x + (k - (len(names) - 1) / 2) * width, values, width, label=name, color=colour)
-    ax.set_xticks(x, CONDITIONS)
-    ax.set_yscale("log")
-    ax.set_ylabel("mean chi2/ndf of the moment profiles")
-    ax.legend()
-    fig.tight_layout()
-    save_figure(fig, out_png)
-
-
-def write_report(
-    metrics_paths: dict[str, str | Path], out_html: str | Path, out_csv: str | Path, out_png: str | Path
-) -> pd.DataFrame:
-    frame = chi2_frame(metrics_paths)
-    with atomic_path(out_csv) as tmp:
-        frame.to_csv(tmp, float_format="%.6g")
-    plot_comparison(frame, out_png)
-    html = frame.to_html(float_format=lambda v: f"{v:.4g}", border=0, classes="metrics", na_rep="")
-    page = (
-        "<html><head><meta charset='utf-8'><title>TPC FastSim metrics</title>"
-        "<style>table.metrics{border-collapse:collapse;font-family:sans-serif;font-size:13px}"
-        "table.metrics td,table.metrics th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}</style>"
-        "</head><body><h2>TPC twin: generated vs simulated pad-row responses</h2>"
-        "<p>chi2/ndf between the generated and simulated profiles (mean and width of each response moment in "
-        "quantile bins of each condition); the simulation floor compares two independent simulated samples. "
-        "Summary rows: chi2/ndf pooled over the Fast4 conditions and over all six; speed ratio = generator / "
-        "detailed simulator segments per second on this machine.</p>"
-        f"{html}</body></html>\n"
-    )
-    with atomic_path(out_html) as tmp:
-        tmp.write_text(page)
-    return frame
+def write_report(frame: pd.DataFrame, out_html: str | Path, out_csv: str | Path) -> None:
+    """The chi^2 table as CSV (6 significant digits) and as the twin's HTML page (4 digits)."""
+    write_csv(out_csv, frame, float_format="%.6g")
+    write_page(out_html, TITLE, [EXPLANATION, table(frame, digits=4)])

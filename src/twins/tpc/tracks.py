@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from twins.core.config import resolve
 from twins.tpc.detector import PadRowDetector
 
 FEATURES = ("crossing_angle", "dip_angle", "drift_length", "pad_coordinate", "pt", "pad_row")
@@ -35,11 +36,18 @@ def _wrap(angle: np.ndarray) -> np.ndarray:
     return (angle + np.pi) % (2 * np.pi) - np.pi
 
 
+def chunk_segments(total: int, chunks: int, chunk: int) -> int:
+    """Segments of one simulation chunk: `total` over `chunks` jobs, the first ones taking the remainder."""
+    if not 0 <= chunk < chunks:
+        raise ValueError(f"chunk {chunk} outside 0..{chunks - 1} (tpc.simulate.chunks = {chunks})")
+    return total // chunks + (1 if chunk < total % chunks else 0)
+
+
 def sample_tracks(n: int, settings: dict[str, Any], rng: np.random.Generator) -> dict[str, np.ndarray]:
     """n primary tracks: pt (GeV), dip (rad), phi0 (rad), charge (+-1), vertex vx, vy, vz (cm)."""
     pt_lo, pt_hi = settings["pt_gev"]["min"], settings["pt_gev"]["max"]
-    if not 0 < pt_lo <= pt_hi:
-        raise ValueError(f"tpc.simulate.pt_gev needs 0 < min <= max; got {settings['pt_gev']}")
+    if not pt_lo <= pt_hi:  # the schema checks each bound; their order is a cross-field check
+        raise ValueError(f"tpc.simulate.pt_gev needs min <= max; got {settings['pt_gev']}")
     eta = rng.uniform(-settings["eta_max"], settings["eta_max"], n)
     vertex = settings["vertex"]
     return {
@@ -105,11 +113,10 @@ def cross_rows(
 def sample_segments(
     n: int, detector: PadRowDetector, settings: dict[str, Any], rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
-    """n segments that cross their row inside the drift volume (rejection sampling over tracks and rows)."""
-    if settings["particle"] not in PARTICLE_MASS_GEV:
-        raise ValueError(
-            f"tpc.simulate.particle must be one of {sorted(PARTICLE_MASS_GEV)}; got {settings['particle']}"
-        )
+    """n segments that cross their row inside the drift volume (rejection sampling over tracks and rows).
+
+    settings: the `tpc.simulate` slice (schema defaults filled in and checked here, ConfigError naming the key)."""
+    settings = resolve("tpc.simulate", settings)
     mass = PARTICLE_MASS_GEV[settings["particle"]]
     max_angle = np.radians(settings["max_crossing_angle_deg"])
     parts: list[dict[str, np.ndarray]] = []

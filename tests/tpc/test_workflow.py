@@ -8,7 +8,7 @@ import re
 import pytest
 import uproot
 
-from tests.helpers import make_workdir, planned_jobs, planned_jobs_with, snakemake
+from tests.helpers import finished_workdir, planned_jobs, planned_jobs_with, snakemake
 from twins.core.io import get_provenance
 
 pytestmark = pytest.mark.workflow
@@ -26,9 +26,7 @@ AFTER_TRAINING = {"tpc_train", "tpc_generate", "tpc_validate", "tpc_report", "al
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-    path = make_workdir(tmp_path_factory.mktemp("tpc"), TINY)
-    snakemake(path, "--cores", "2", "--configfile", "tiny.yaml")
-    return path
+    return finished_workdir(tmp_path_factory, "tpc", TINY)
 
 
 def test_chain_writes_outputs_with_provenance(workdir):
