@@ -120,7 +120,10 @@ def _csv_items(path: Path) -> dict[str, np.ndarray]:
 
     frame = pd.read_csv(path)
     keep = [c for c in frame.columns if not TIMING_KEY.search(str(c))]
-    return {c: frame[c].to_numpy() for c in keep}
+    # rows labelled as timings (e.g. a 'speed_ratio' row of a metrics table) go too
+    labels = frame.select_dtypes(include="object")
+    timing_rows = labels.apply(lambda row: any(TIMING_KEY.search(str(v)) for v in row), axis=1).to_numpy(bool)
+    return {c: frame.loc[~timing_rows, c].to_numpy() for c in keep}
 
 
 def _array_difference(a: np.ndarray, b: np.ndarray) -> float | None:
