@@ -121,7 +121,7 @@ def _csv_items(path: Path) -> dict[str, np.ndarray]:
     frame = pd.read_csv(path)
     keep = [c for c in frame.columns if not TIMING_KEY.search(str(c))]
     # rows labelled as timings (e.g. a 'speed_ratio' row of a metrics table) go too
-    labels = frame.select_dtypes(include="object")
+    labels = frame.select_dtypes(include=["object", "string"])
     timing_rows = labels.apply(lambda row: any(TIMING_KEY.search(str(v)) for v in row), axis=1).to_numpy(bool)
     return {c: frame.loc[~timing_rows, c].to_numpy() for c in keep}
 
