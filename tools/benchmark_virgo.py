@@ -23,13 +23,14 @@ sys.path.insert(0, str(REPO / "src"))
 
 import torch  # noqa: E402
 
+from twins.core.config import defaults  # noqa: E402
 from twins.core.io import write_json  # noqa: E402
 from twins.core.provenance import code_version  # noqa: E402
-from twins.virgo.generate import pipeline_latency  # noqa: E402
-from twins.virgo.preprocess import SpectrogramSettings, read_asds, read_tframe  # noqa: E402
-from twins.virgo.segments import read_segments  # noqa: E402
-from twins.virgo.train import load_model  # noqa: E402
-from twins.virgo.validate import SEED_FIGURES  # noqa: E402
+from twins.virgo.io import read_asds, read_segments, read_tframe  # noqa: E402
+from twins.virgo.latency import pipeline_latency  # noqa: E402
+from twins.virgo.metrics import SEED_FIGURES  # noqa: E402
+from twins.virgo.models import glitchflow  # noqa: E402
+from twins.virgo.spectrograms import SpectrogramSettings, WitnessChannels  # noqa: E402
 
 
 def main() -> None:
@@ -47,30 +48,16 @@ def main() -> None:
     metrics = json.loads((res / "validate/metrics.json").read_text())
     preprocess_settings = json.loads((res / "preprocess/selection.json").read_text())["provenance"]["config"]
     spec = SpectrogramSettings.from_config(preprocess_settings)
-    model, _ = load_model(res / "models/glitchflow/model.pt")
+    model, _ = glitchflow.load(res / "models/glitchflow/model.pt")
     test = read_tframe(res / "preprocess/test.h5")
     segments = read_segments(res / "segments.h5")
     strain_asd, aux_asds = read_asds(res / "preprocess/asd.h5")
-    chosen = [segments.aux_names.index(c) for c in test.channels]
-    fringe = [segments.aux_names.index(c) for c in test.fringe_channels]
-    power = [segments.aux_names.index(c) for c in test.power_channels]
+    witnesses = WitnessChannels.of_frame(segments, test)
     indices = np.resize(test.meta["segment"].to_numpy(), args.segments)
-    # warm-up
-    pipeline_latency(
-        model,
-        segments,
-        strain_asd,
-        aux_asds,
-        chosen,
-        fringe,
-        spec,
-        indices[:4],
-        torch.device("cpu"),
-        power_indices=power,
-    )
-    latency = pipeline_latency(
-        model, segments, strain_asd, aux_asds, chosen, fringe, spec, indices, torch.device("cpu"), power_indices=power
-    )
+    batch_size = defaults("virgo.generate")["batch_size"]  # GlitchFlow's inference batches, as in virgo_generate
+    cpu = torch.device("cpu")
+    pipeline_latency(model, segments, strain_asd, aux_asds, witnesses, spec, indices[:4], cpu, batch_size)  # warm-up
+    latency = pipeline_latency(model, segments, strain_asd, aux_asds, witnesses, spec, indices, cpu, batch_size)
 
     runtimes = {}
     for tsv in sorted((args.results / "benchmarks/virgo").glob("*.tsv")):

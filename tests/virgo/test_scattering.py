@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 
-from twins.virgo.qtransform import ASD, log_frequencies
-from twins.virgo.scattering import field_map, fringe_frequency, fringe_map
-from twins.virgo.simulate import LASER_WAVELENGTH_M
-from twins.virgo.timeseries import TimeSeries
+from twins.virgo.io import ASD, TimeSeries
+from twins.virgo.qtransform import log_frequencies
+from twins.virgo.scattering import LASER_WAVELENGTH_M, field_map, fringe_frequency, fringe_map
 
 FS = 1024.0
 

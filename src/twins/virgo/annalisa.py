@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from twins.core.config import resolve
+
 
 def spike_mask(energy: np.ndarray, snr_threshold: float) -> np.ndarray:
     """(n_seg, n_time) bool: time bins whose loudest tile has S/N = sqrt(2E) >= snr_threshold.
@@ -27,23 +29,22 @@ def coincidence_table(
     aux_energy: np.ndarray,
     names: list[str],
     bin_seconds: float,
-    strain_snr: float = 6.0,
-    aux_snr: float = 6.0,
-    window: float = 0.25,
-    keep_fraction: float = 0.5,
+    settings: dict | None = None,
 ) -> pd.DataFrame:
     """Rank auxiliary channels by coincidence with strain spikes.
 
     strain_energy: (n_seg, n_freq, n_time); aux_energy: (n_seg, n_channels, n_freq_aux, n_time) on the same
-    time bins of width bin_seconds. Returns one row per channel, best first: channel, coincident_fraction,
-    mask_overlap (Jaccard), chance_fraction, aux_spikes, strain_spikes, selected.
+    time bins of width bin_seconds [s]. settings: config virgo.preprocess.annalisa (strain_snr, aux_snr,
+    window_s, keep_fraction; schema defaults filled in). Returns one row per channel, best first: rank,
+    channel, coincident_fraction, mask_overlap (Jaccard), chance_fraction, aux_spikes, strain_spikes, selected.
     """
-    strain_mask = spike_mask(strain_energy, strain_snr)
+    settings = resolve("virgo.preprocess.annalisa", settings)
+    strain_mask = spike_mask(strain_energy, settings["strain_snr"])
     labels, n_spikes = ndimage.label(strain_mask, structure=[[0, 0, 0], [1, 1, 1], [0, 0, 0]])
-    reach = int(np.ceil(window / bin_seconds))
+    reach = int(np.ceil(settings["window_s"] / bin_seconds))
     rows = []
     for c, name in enumerate(names):
-        mask = spike_mask(aux_energy[:, c], aux_snr)
+        mask = spike_mask(aux_energy[:, c], settings["aux_snr"])
         widened = ndimage.binary_dilation(mask, structure=np.ones((1, 2 * reach + 1), bool)) if reach else mask
         hit = np.unique(labels[widened & (labels > 0)])
         union = np.logical_or(strain_mask, mask).sum()
@@ -58,19 +59,17 @@ def coincidence_table(
             }
         )
     table = pd.DataFrame(rows).sort_values(["coincident_fraction", "mask_overlap"], ascending=False)
-    table["selected"] = table["coincident_fraction"] >= keep_fraction
+    table["selected"] = table["coincident_fraction"] >= settings["keep_fraction"]
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     return table.reset_index(drop=True)
 
 
-def selection_scores(selected: list[str], coupled: list[str], all_channels: list[str]) -> dict[str, float]:
-    """Precision and recall of the selected channels against the simulator's truth, and decoys kept."""
-    chosen, truth = set(selected), set(coupled)
-    true_pos = len(chosen & truth)
-    return {
-        "precision": true_pos / len(chosen) if chosen else 0.0,
-        "recall": true_pos / len(truth) if truth else 1.0,
-        "decoys_selected": len(chosen - truth),
-        "coupled_missed": sorted(truth - chosen),
-        "n_channels": len(all_channels),
-    }
+def selected_channels(table: pd.DataFrame, keep_fraction: float) -> list[str]:
+    """The channels `coincidence_table` selected, best first; ValueError naming the threshold when none is."""
+    selected = table.loc[table["selected"], "channel"].tolist()
+    if not selected:
+        raise ValueError(
+            f"ANNALISA kept no channel (best coincident fraction {table['coincident_fraction'].max():.2f} < "
+            f"virgo.preprocess.annalisa.keep_fraction {keep_fraction}); lower it or the S/N thresholds"
+        )
+    return selected

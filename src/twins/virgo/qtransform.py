@@ -16,25 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
-from twins.virgo.timeseries import TimeSeries
+from twins.core.config import resolve
+from twins.virgo.io import ASD, TimeSeries
 
 
-@dataclass
-class ASD:
-    """One-sided amplitude spectral density: frequencies (m,) [Hz], values (m,) [unit/sqrt(Hz)]."""
-
-    frequencies: np.ndarray
-    values: np.ndarray
-    name: str = ""
-
-    def at(self, frequencies: np.ndarray) -> np.ndarray:
-        return np.interp(frequencies, self.frequencies, self.values)
-
-
-def estimate_asd(
-    series: list[TimeSeries] | TimeSeries, fft_length: float = 2.0, overlap: float = 0.5, window: str = "hann"
-) -> ASD:
-    """ASD by Welch's method with median averaging over all FFT segments of all series given.
+def estimate_asd(series: list[TimeSeries] | TimeSeries, fft_length: float, overlap: float, window: str) -> ASD:
+    """ASD by Welch's method with median averaging over all FFT segments of all series given: FFTs of
+    fft_length [s], overlapping by the fraction `overlap`, with the scipy `window` (config
+    virgo.preprocess.whitening).
 
     Median averaging (with scipy's bias correction) keeps glitches out of the noise estimate.
     """
@@ -56,7 +45,7 @@ def estimate_asd(
     return ASD(freqs, np.sqrt(psd), series[0].name)
 
 
-def whiten(series: TimeSeries, asd: ASD, taper: float = 0.25, crop: float = 1.0) -> TimeSeries:
+def whiten(series: TimeSeries, asd: ASD, crop: float, taper: float = 0.25) -> TimeSeries:
     """Divide the data by the ASD in the frequency domain; unit variance for noise of that ASD.
 
     taper: Tukey taper length at each end [s] against edge ringing; crop: seconds removed at each end
@@ -113,9 +102,9 @@ def log_frequencies(f_min: float, f_max: float, n: int) -> np.ndarray:
 def q_transform(
     white: TimeSeries,
     frequencies: np.ndarray,
-    q: float = 12.0,
+    q: float,
     times: np.ndarray | None = None,
-    n_times: int = 64,
+    n_times: int | None = None,
     window: tuple[float, float] | None = None,
 ) -> QGram:
     """Constant-Q transform of whitened data at the given tile frequencies [Hz].
@@ -132,6 +121,8 @@ def q_transform(
             f"q_transform: frequencies up to {max(frequencies)} Hz exceed Nyquist {fs / 2} Hz of {white.name}"
         )
     if times is None:
+        if n_times is None:
+            raise ValueError("q_transform: give the tile times or their number n_times")
         start, end = window if window is not None else (white.t0, white.t_end)
         times = start + (np.arange(n_times) + 0.5) * (end - start) / n_times
     spectrum = np.fft.fft(white.data)
@@ -167,3 +158,27 @@ def q_transform(
         # restore the carrier phase removed by the baseband shift
         phase[rows] = np.angle(tiles[:, nearest] * np.exp(2j * np.pi * first_bin[:, None] * rel_times[None] / duration))
     return QGram(energy, phase, np.asarray(frequencies, dtype=np.float64), np.asarray(times), q, white.name)
+
+
+def event_qscan(strain: TimeSeries, event_gps: float, report: dict, preprocess: dict) -> dict:
+    """Whiten real strain (median-Welch ASD of the whole series, FFT length report.gwosc_fft_length_s) and
+    Q-transform 2 s around `event_gps` on 128 tiles from 20 Hz to the top of the strain band.
+
+    report, preprocess: config virgo.report and virgo.preprocess (schema defaults filled in).
+    Returns {"gram": QGram (128, 512), and of its loudest tile "peak_gps", "peak_frequency_hz" [Hz],
+    "peak_energy" (E), "peak_snr" (sqrt(2E)); "asd_200hz": the ASD at 200 Hz [1/sqrt(Hz)]}."""
+    report, preprocess = resolve("virgo.report", report), resolve("virgo.preprocess", preprocess)
+    w, q = preprocess["whitening"], preprocess["qtransform"]
+    asd = estimate_asd(strain, report["gwosc_fft_length_s"], w["overlap"], w["window"])
+    white = whiten(strain.crop(event_gps - 8, event_gps + 8), asd, crop=w["crop_s"])
+    freqs = log_frequencies(20.0, q["strain_band_hz"][1], 128)
+    gram = q_transform(white, freqs, q["q"], n_times=512, window=(event_gps - 1, event_gps + 1))
+    t_peak, f_peak, e_peak = gram.peak()
+    return {
+        "gram": gram,
+        "peak_gps": t_peak,
+        "peak_frequency_hz": f_peak,
+        "peak_energy": e_peak,
+        "peak_snr": float(np.sqrt(2 * e_peak)),
+        "asd_200hz": float(asd.at(np.array([200.0]))[0]),
+    }

@@ -12,10 +12,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
-from twins.virgo.qtransform import ASD
-from twins.virgo.simulate import LASER_WAVELENGTH_M
-from twins.virgo.timeseries import TimeSeries
+from twins.virgo.io import ASD, TimeSeries
 
+LASER_WAVELENGTH_M = 1064e-9
 WITNESS_UNITS = ("m", "m/s")
 POWER_UNIT = "W"
 

@@ -21,31 +21,28 @@ stretches for the background class.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 import pandas as pd
 import yaml
 from scipy import interpolate, signal
 
-from twins.core.io import atomic_path, set_provenance
-from twins.core.provenance import make_provenance
-from twins.core.seeding import derive_seed
+from twins.core.config import resolve
+from twins.virgo.io import TimeSeries
 from twins.virgo.noise import band_limited_noise, coloured_noise, load_psd_fit
-from twins.virgo.timeseries import TimeSeries, write_detector
+from twins.virgo.scattering import LASER_WAVELENGTH_M
 
 log = logging.getLogger(__name__)
 
-LASER_WAVELENGTH_M = 1064e-9
 STRAIN_CHANNEL = "V1:Hrec_hoft_16384Hz"
 KINDS = ("displacement", "velocity", "acceleration", "magnetic", "power")
 SOURCES = ("bench", "scatter", "microseism", "other")
+Motion = Callable[[np.ndarray, int], np.ndarray]  # (times [s], derivative 0/1/2) -> what a sensor observes
 
 
 @dataclass
@@ -116,6 +113,12 @@ class Transients:
                 ddenv = (u**2 / s**4 - 1 / s**2) * env
                 out[i0:i1] += a * (ddenv * osc + 2 * denv * dosc - w**2 * env * osc)
 
+    def one(self, i: int) -> Transients:
+        """The i-th transient alone."""
+        return Transients(
+            *(np.atleast_1d(v[i]) for v in (self.times, self.amplitudes, self.frequencies, self.widths, self.phases))
+        )
+
 
 def draw_transients(rng: np.random.Generator, times: np.ndarray, settings: dict) -> Transients:
     """Transients at `times` whose arches peak at a fringe frequency drawn log-uniformly in settings."""
@@ -149,9 +152,7 @@ def optimal_snr(h: np.ndarray, dt: float, psd: Callable[[np.ndarray], np.ndarray
     return float(np.sqrt(4.0 * np.sum(np.abs(spectrum[keep]) ** 2 / psd(freqs[keep])) * df))
 
 
-def sensor_output(
-    spec: ChannelSpec, t: np.ndarray, motion: Callable[[np.ndarray, int], np.ndarray], rng: np.random.Generator
-) -> np.ndarray:
+def sensor_output(spec: ChannelSpec, t: np.ndarray, motion: Motion, rng: np.random.Generator) -> np.ndarray:
     """What a sensor records: the observable of `motion` for its kind, through its response, plus white noise."""
     fs = 1.0 / (t[1] - t[0])
     derivative = {"displacement": 0, "velocity": 1, "acceleration": 2, "magnetic": 0, "power": 0}[spec.kind]
@@ -183,13 +184,155 @@ def _sine_gaussians(t: np.ndarray, times, freqs, qs, amplitudes) -> np.ndarray:
     return out
 
 
-def simulate_detector(settings: dict[str, Any], asd_file: str | Path, channels_file: str | Path, seed: int):
-    """Simulate strain and auxiliary channels.
+@dataclass
+class Glitches:
+    """The slots and the glitches drawn into them: labels (n_slots,) 'glitch'/'background', slot centres
+    [s from start] (n_slots,), the bench transients, optimal S/N and scatterer offsets x0 [m] of the glitches."""
 
-    Returns (strain TimeSeries, [aux TimeSeries], catalogue DataFrame with one row per slot:
-    slot, label ('glitch'/'background'), gps, snr, fringe_frequency_hz, motion_frequency_hz,
-    amplitude_m, coupling; and the list of truly coupled channel names).
+    labels: np.ndarray
+    centres: np.ndarray
+    bench: Transients
+    snr: np.ndarray
+    x0: np.ndarray
+
+    @property
+    def is_glitch(self) -> np.ndarray:
+        return self.labels == "glitch"
+
+
+def draw_glitches(rng: np.random.Generator, n_slots: int, settings: dict) -> Glitches:
+    """Half the slots (shuffled) hold a glitch, at a jittered slot centre."""
+    slot = float(settings["slot_duration_s"])
+    labels = np.array(["glitch"] * (n_slots // 2) + ["background"] * (n_slots - n_slots // 2))
+    rng.shuffle(labels)
+    jitter = float(settings["time_jitter_s"])
+    centres = (np.arange(n_slots) + 0.5) * slot + rng.uniform(-jitter, jitter, n_slots)
+    n_glitches = int((labels == "glitch").sum())
+    bench = draw_transients(rng, centres[labels == "glitch"], settings["glitch"])
+    snr = np.exp(rng.uniform(*np.log(settings["glitch"]["snr"]), n_glitches))
+    x0 = rng.uniform(0, LASER_WAVELENGTH_M / 2, n_glitches)
+    return Glitches(labels, centres, bench, snr, x0)
+
+
+def glitch_strain(
+    strain: np.ndarray, fs: float, glitches: Glitches, microseism: Microseism, psd: Callable
+) -> np.ndarray:
+    """Add the scattered light of every glitch to `strain` (in place, on a local window per glitch); return
+    the couplings G_i that give each glitch its drawn optimal S/N."""
+    t = np.arange(len(strain)) / fs
+    bench = glitches.bench
+    couplings = np.empty(len(bench.times))
+    for i in range(len(bench.times)):
+        s = bench.widths[i]
+        i0, i1 = np.searchsorted(t, [bench.times[i] - 8 * s - 0.5, bench.times[i] + 8 * s + 0.5])
+        local_t = t[i0:i1]
+        x = microseism(local_t)
+        bench.one(i).add_to(local_t, x)
+        gate = np.exp(-0.5 * ((local_t - bench.times[i]) / (2 * s)) ** 2)
+        unit = gate * np.sin(4 * np.pi * (glitches.x0[i] + x) / LASER_WAVELENGTH_M)
+        couplings[i] = glitches.snr[i] / optimal_snr(unit, 1 / fs, psd)
+        strain[i0:i1] += couplings[i] * unit
+    return couplings
+
+
+@dataclass
+class ScatteredField:
+    """G(t) = sum_i G_i exp(-(t - t_i)^2 / 2 (2 s_i)^2): the field the scatterer sends back (a Motion whose
+    derivative argument is ignored: the power monitor sees the field itself)."""
+
+    bench: Transients
+    couplings: np.ndarray
+
+    def __call__(self, tt: np.ndarray, derivative: int = 0) -> np.ndarray:
+        out = np.zeros_like(tt)
+        for t_i, s_i, g_i in zip(self.bench.times, self.bench.widths, self.couplings):
+            j0, j1 = np.searchsorted(tt, [t_i - 16 * s_i, t_i + 16 * s_i])
+            out[j0:j1] += g_i * np.exp(-0.5 * ((tt[j0:j1] - t_i) / (2 * s_i)) ** 2)
+        return out
+
+
+@dataclass
+class Scene:
+    """What the sensors can see: the bench transients, the common microseism, the scattered field, and
+    what a decoy needs to draw its own (duration [s], slot count, settings)."""
+
+    bench: Transients
+    microseism: Microseism
+    field: ScatteredField
+    duration: float
+    n_slots: int
+    settings: dict
+
+
+def sensor_motion(spec: ChannelSpec, scene: Scene, rng: np.random.Generator) -> Motion:
+    """The motion a sensor observes; a decoy of source 'other' draws its own from `rng` (the sensor's stream)."""
+    if spec.source == "bench":
+
+        def bench_motion(tt, d):
+            out = scene.microseism(tt, d)
+            scene.bench.add_to(tt, out, d)
+            return out
+
+        return bench_motion
+    if spec.source == "scatter":
+        return scene.field  # sensor_output turns the field into the monitored power
+    if spec.source == "microseism":
+        return lambda tt, d: scene.microseism(tt, d)
+    decoys = scene.settings["decoys"]
+    if spec.kind == "magnetic":
+        n_bursts = rng.poisson(decoys["rate_per_slot"] * scene.n_slots)
+        bursts = (
+            np.sort(rng.uniform(0, scene.duration, n_bursts)),
+            rng.uniform(10, 120, n_bursts),
+            rng.uniform(4, 12, n_bursts),
+        )
+        size = decoys["magnetic_burst_t"] * np.exp(rng.uniform(0, np.log(10), n_bursts))
+        return lambda tt, d: _sine_gaussians(tt, *bursts, size) + 1e-11 * np.sin(2 * np.pi * 50.0 * tt)
+    own_micro = Microseism(scene.duration, scene.settings["microseism"], rng)
+    n_own = rng.poisson(decoys["rate_per_slot"] * scene.n_slots)
+    own = draw_transients(rng, np.sort(rng.uniform(0, scene.duration, n_own)), scene.settings["glitch"])
+
+    def decoy_motion(tt, d):
+        out = own_micro(tt, d)
+        own.add_to(tt, out, d)
+        return out
+
+    return decoy_motion
+
+
+def glitch_catalogue(glitches: Glitches, couplings: np.ndarray, gps0: float) -> pd.DataFrame:
+    """One row per slot: slot, label, gps, and for glitches snr, fringe_frequency_hz (2 v_max / lambda),
+    motion_frequency_hz, amplitude_m, coupling (NaN for background slots)."""
+    bench, is_glitch = glitches.bench, glitches.is_glitch
+    catalogue = pd.DataFrame(
+        {
+            "slot": np.arange(len(glitches.labels)),
+            "label": glitches.labels,
+            "gps": gps0 + glitches.centres,
+            "snr": np.nan,
+            "fringe_frequency_hz": np.nan,
+            "motion_frequency_hz": np.nan,
+            "amplitude_m": np.nan,
+            "coupling": np.nan,
+        }
+    )
+    catalogue.loc[is_glitch, "snr"] = glitches.snr
+    catalogue.loc[is_glitch, "fringe_frequency_hz"] = (
+        4 * np.pi * bench.frequencies * bench.amplitudes / LASER_WAVELENGTH_M
+    )
+    catalogue.loc[is_glitch, "motion_frequency_hz"] = bench.frequencies
+    catalogue.loc[is_glitch, "amplitude_m"] = bench.amplitudes
+    catalogue.loc[is_glitch, "coupling"] = couplings
+    return catalogue
+
+
+def simulate_detector(settings: dict[str, Any], asd_file: str | Path, channels_file: str | Path, seed: int):
+    """Simulate strain and auxiliary channels (settings: config virgo.simulate, schema defaults filled in).
+
+    Returns (strain TimeSeries, [aux TimeSeries], catalogue DataFrame with one row per slot (glitch_catalogue),
+    and the list of truly coupled channel names).
     """
+    settings = resolve("virgo.simulate", settings)
     rng = np.random.default_rng(seed)
     psd = load_psd_fit(asd_file)
     specs = load_channels(channels_file)
@@ -201,144 +344,20 @@ def simulate_detector(settings: dict[str, Any], asd_file: str | Path, channels_f
     duration = n_slots * slot
     gps0 = float(settings["gps_start"])
 
-    labels = np.array(["glitch"] * (n_slots // 2) + ["background"] * (n_slots - n_slots // 2))
-    rng.shuffle(labels)
-    jitter = float(settings["time_jitter_s"])
-    centres = (np.arange(n_slots) + 0.5) * slot + rng.uniform(-jitter, jitter, n_slots)
-    is_glitch = labels == "glitch"
-    glitch_settings = settings["glitch"]
-    bench = draw_transients(rng, centres[is_glitch], glitch_settings)
-    snr = np.exp(rng.uniform(*np.log(glitch_settings["snr"]), is_glitch.sum()))
-    x0 = rng.uniform(0, LASER_WAVELENGTH_M / 2, is_glitch.sum())
+    glitches = draw_glitches(rng, n_slots, settings)
     microseism = Microseism(duration, settings["microseism"], rng)
+    log.info("simulating %d s of strain at %g Hz: %d glitches", duration, fs, glitches.is_glitch.sum())
+    strain = coloured_noise(int(round(duration * fs)), fs, psd, rng)
+    couplings = glitch_strain(strain, fs, glitches, microseism, psd)
 
-    # strain: noise + scattered light, glitch by glitch on a local window
-    t = np.arange(int(round(duration * fs))) / fs
-    log.info("simulating %d s of strain at %g Hz: %d glitches", duration, fs, is_glitch.sum())
-    strain = coloured_noise(len(t), fs, psd, rng)
-    couplings = np.empty(is_glitch.sum())
-    for i in range(is_glitch.sum()):
-        s = bench.widths[i]
-        i0, i1 = np.searchsorted(t, [bench.times[i] - 8 * s - 0.5, bench.times[i] + 8 * s + 0.5])
-        local_t = t[i0:i1]
-        x = microseism(local_t)
-        one = Transients(
-            *(
-                np.atleast_1d(v[i])
-                for v in (bench.times, bench.amplitudes, bench.frequencies, bench.widths, bench.phases)
-            )
-        )
-        one.add_to(local_t, x)
-        gate = np.exp(-0.5 * ((local_t - bench.times[i]) / (2 * s)) ** 2)
-        unit = gate * np.sin(4 * np.pi * (x0[i] + x) / LASER_WAVELENGTH_M)
-        couplings[i] = snr[i] / optimal_snr(unit, 1 / fs, psd)
-        strain[i0:i1] += couplings[i] * unit
-    del t
-
-    def coupling_envelope(tt, d=0, couplings=couplings):
-        """G(t) = sum_i G_i exp(-(t - t_i)^2 / 2 (2 s_i)^2): the field the scatterer sends back."""
-        out = np.zeros_like(tt)
-        for t_i, s_i, g_i in zip(bench.times, bench.widths, couplings):
-            j0, j1 = np.searchsorted(tt, [t_i - 16 * s_i, t_i + 16 * s_i])
-            out[j0:j1] += g_i * np.exp(-0.5 * ((tt[j0:j1] - t_i) / (2 * s_i)) ** 2)
-        return out
-
-    # auxiliary sensors
+    scene = Scene(glitches.bench, microseism, ScatteredField(glitches.bench, couplings), duration, n_slots, settings)
     t_aux = np.arange(int(round(duration * fs_aux))) / fs_aux
-    other_settings = settings["decoys"]
     aux = []
     for spec in specs:
         channel_rng = np.random.default_rng(rng.integers(2**63))
-        if spec.source == "bench":
-
-            def motion(tt, d):
-                out = microseism(tt, d)
-                bench.add_to(tt, out, d)
-                return out
-        elif spec.source == "scatter":
-            motion = coupling_envelope  # sensor_output turns the field into the monitored power
-        elif spec.source == "microseism":
-
-            def motion(tt, d):
-                return microseism(tt, d)
-        elif spec.kind == "magnetic":
-            n_bursts = channel_rng.poisson(other_settings["rate_per_slot"] * n_slots)
-            bursts = (
-                np.sort(channel_rng.uniform(0, duration, n_bursts)),
-                channel_rng.uniform(10, 120, n_bursts),
-                channel_rng.uniform(4, 12, n_bursts),
-            )
-            size = other_settings["magnetic_burst_t"] * np.exp(channel_rng.uniform(0, np.log(10), n_bursts))
-
-            def motion(tt, d, bursts=bursts, size=size):
-                return _sine_gaussians(tt, *bursts, size) + 1e-11 * np.sin(2 * np.pi * 50.0 * tt)
-        else:
-            own_micro = Microseism(duration, settings["microseism"], channel_rng)
-            n_own = channel_rng.poisson(other_settings["rate_per_slot"] * n_slots)
-            own = draw_transients(channel_rng, np.sort(channel_rng.uniform(0, duration, n_own)), glitch_settings)
-
-            def motion(tt, d, own=own, own_micro=own_micro):
-                out = own_micro(tt, d)
-                own.add_to(tt, out, d)
-                return out
-
-        data = sensor_output(spec, t_aux, motion, channel_rng)
+        data = sensor_output(spec, t_aux, sensor_motion(spec, scene, channel_rng), channel_rng)
         aux.append(TimeSeries(data, gps0, 1 / fs_aux, spec.name, spec.unit, {"kind": spec.kind, "source": spec.source}))
 
-    catalogue = pd.DataFrame(
-        {
-            "slot": np.arange(n_slots),
-            "label": labels,
-            "gps": gps0 + centres,
-            "snr": np.nan,
-            "fringe_frequency_hz": np.nan,
-            "motion_frequency_hz": np.nan,
-            "amplitude_m": np.nan,
-            "coupling": np.nan,
-        }
-    )
-    catalogue.loc[is_glitch, "snr"] = snr
-    peak_fringe = 4 * np.pi * bench.frequencies * bench.amplitudes / LASER_WAVELENGTH_M  # 2 v_max / lambda
-    catalogue.loc[is_glitch, "fringe_frequency_hz"] = peak_fringe
-    catalogue.loc[is_glitch, "motion_frequency_hz"] = bench.frequencies
-    catalogue.loc[is_glitch, "amplitude_m"] = bench.amplitudes
-    catalogue.loc[is_glitch, "coupling"] = couplings
+    catalogue = glitch_catalogue(glitches, couplings, gps0)
     strain_series = TimeSeries(strain, gps0, 1 / fs, STRAIN_CHANNEL, "strain")
     return strain_series, aux, catalogue, [s.name for s in specs if s.coupled]
-
-
-def write_catalogue(group, catalogue: pd.DataFrame, coupled: list[str]) -> None:
-    """Store the catalogue's columns as datasets of `group`, the coupled channel names as an attribute."""
-    for column in catalogue.columns:
-        values = catalogue[column].to_numpy()
-        group.create_dataset(column, data=values.astype("S") if values.dtype == object else values)
-    group.attrs["coupled_channels"] = json.dumps(coupled)
-
-
-def read_catalogue(group) -> tuple[pd.DataFrame, list[str]]:
-    columns = {k: group[k][...] for k in group}
-    frame = pd.DataFrame({k: (v.astype(str) if v.dtype.kind == "S" else v) for k, v in columns.items()})
-    return frame.sort_values("slot").reset_index(drop=True), json.loads(group.attrs["coupled_channels"])
-
-
-def run_simulate(settings: dict, asd_file, channels_file, seed: int, out_h5, out_catalogue) -> None:
-    """Rule virgo_simulate: simulate and write the detector file (GWOSC-like) and the catalogue CSV."""
-    sim_seed = derive_seed(seed, "virgo", "simulate")
-    strain, aux, catalogue, coupled = simulate_detector(settings, asd_file, channels_file, sim_seed)
-    record = make_provenance(
-        "virgo_simulate", settings, seed=sim_seed, inputs=[asd_file, channels_file], master_seed=seed
-    )
-    with atomic_path(out_h5) as tmp:
-        write_detector(tmp, strain, aux)
-        with h5py.File(tmp, "a") as f:
-            write_catalogue(f.create_group("catalogue"), catalogue, coupled)
-            set_provenance(f, record)
-    with atomic_path(out_catalogue) as tmp:
-        catalogue.to_csv(tmp, index=False)
-    log.info(
-        "wrote %s: %d glitches, %d background slots; coupled: %s",
-        out_h5,
-        (catalogue.label == "glitch").sum(),
-        (catalogue.label == "background").sum(),
-        coupled,
-    )

@@ -1,37 +1,16 @@
-"""The detector twin: noise model, scattered-light physics, sensors, catalogue, determinism, files."""
+"""The simulated detector: scattered-light physics, sensors, catalogue, determinism, channel-file checks."""
 
-import copy
-
-import h5py
 import numpy as np
 import pytest
 
-from tests.virgo.virgo_fixtures import ASD_FILE, CHANNELS_FILE, SIMULATE
-from twins.core.io import get_provenance
-from twins.virgo.noise import load_psd_fit
+from twins.core.config import ConfigError
+from twins.virgo.detector import Transients, load_channels, optimal_snr, simulate_detector
 from twins.virgo.qtransform import estimate_asd, log_frequencies, q_transform, whiten
-from twins.virgo.simulate import (
-    LASER_WAVELENGTH_M,
-    Transients,
-    load_channels,
-    optimal_snr,
-    read_catalogue,
-    run_simulate,
-    simulate_detector,
-)
-from twins.virgo.timeseries import read_detector, read_gwosc
+from twins.virgo.scattering import LASER_WAVELENGTH_M
 
 
-@pytest.fixture
-def simulate_settings():
-    return copy.deepcopy(SIMULATE)
-
-
-def test_advirgo_fit_has_design_sensitivity():
-    psd = load_psd_fit(ASD_FILE)
-    asd = np.sqrt(psd(np.array([10.0, 200.0, 2000.0])))
-    assert 3e-24 < asd[1] < 1e-23  # bucket of Advanced Virgo design
-    assert asd[0] > 10 * asd[1] and asd[2] > asd[1]  # seismic/thermal wall below, shot noise above
+def _asd(series):
+    return estimate_asd(series, fft_length=2.0, overlap=0.5, window="hann")
 
 
 def test_optimal_snr_of_a_burst_in_white_noise_matches_parseval():
@@ -51,15 +30,15 @@ def test_transient_derivatives_are_consistent():
     np.testing.assert_allclose(np.gradient(v, t), a, atol=1e-3 * np.abs(a).max())
 
 
-def test_simulation_is_balanced_deterministic_and_carries_truth(simulate_settings):
-    a = simulate_detector(simulate_settings, ASD_FILE, CHANNELS_FILE, seed=5)
-    b = simulate_detector(simulate_settings, ASD_FILE, CHANNELS_FILE, seed=5)
+def test_simulation_is_balanced_deterministic_and_carries_truth(simulate_settings, asd_file, channels_file):
+    a = simulate_detector(simulate_settings, asd_file, channels_file, seed=5)
+    b = simulate_detector(simulate_settings, asd_file, channels_file, seed=5)
     strain, aux, catalogue, coupled = a
     np.testing.assert_array_equal(strain.data, b[0].data)
     np.testing.assert_array_equal(aux[2].data, b[1][2].data)
     assert (catalogue.label == "glitch").sum() == (catalogue.label == "background").sum() == 4
     assert strain.sample_rate == 4096 and aux[0].sample_rate == 1024 and strain.duration == 64
-    assert coupled == [s.name for s in load_channels(CHANNELS_FILE) if s.source in ("bench", "scatter")]
+    assert coupled == [s.name for s in load_channels(channels_file) if s.source in ("bench", "scatter")]
     assert len(coupled) == 4 and all(name.startswith("V1:") for name in [strain.name] + [c.name for c in aux])
     glitches = catalogue[catalogue.label == "glitch"]
     # peak fringe frequency 2 |v|max / lambda sets the arch's top, inside the drawn range
@@ -68,16 +47,16 @@ def test_simulation_is_balanced_deterministic_and_carries_truth(simulate_setting
         glitches.amplitude_m * 4 * np.pi * glitches.motion_frequency_hz / LASER_WAVELENGTH_M,
         glitches.fringe_frequency_hz,
     )
-    other = simulate_detector(simulate_settings, ASD_FILE, CHANNELS_FILE, seed=6)
+    other = simulate_detector(simulate_settings, asd_file, channels_file, seed=6)
     assert not np.array_equal(strain.data, other[0].data)
 
 
-def test_arches_reach_the_fringe_frequency_and_witnesses_see_them(simulate_settings):
-    strain, aux, catalogue, coupled = simulate_detector(simulate_settings, ASD_FILE, CHANNELS_FILE, seed=11)
+def test_arches_reach_the_fringe_frequency_and_witnesses_see_them(simulate_settings, asd_file, channels_file):
+    strain, aux, catalogue, coupled = simulate_detector(simulate_settings, asd_file, channels_file, seed=11)
     background = catalogue[catalogue.label == "background"].gps
-    asd = estimate_asd([strain.crop(g - 3, g + 3) for g in background])
+    asd = _asd([strain.crop(g - 3, g + 3) for g in background])
     glitch = catalogue[catalogue.label == "glitch"].sort_values("snr").iloc[-1]
-    white = whiten(strain.crop(glitch.gps - 3, glitch.gps + 3), asd)
+    white = whiten(strain.crop(glitch.gps - 3, glitch.gps + 3), asd, crop=1.0)
     gram = q_transform(white, log_frequencies(8, 500, 64), 12.0, n_times=64, window=(white.t0, white.t_end))
     loud_rows = gram.frequencies[(gram.energy > 12.5).any(axis=1)]
     assert len(loud_rows)
@@ -87,38 +66,23 @@ def test_arches_reach_the_fringe_frequency_and_witnesses_see_them(simulate_setti
     names = [c.name for c in aux]
     for name, loud in ((coupled[0], True), ("V1:ENV_CEB_SEIS_Z", False)):
         c = names.index(name)
-        a_asd = estimate_asd([aux[c].crop(g - 3, g + 3) for g in background])
-        a_white = whiten(aux[c].crop(glitch.gps - 3, glitch.gps + 3), a_asd)
+        a_asd = _asd([aux[c].crop(g - 3, g + 3) for g in background])
+        a_white = whiten(aux[c].crop(glitch.gps - 3, glitch.gps + 3), a_asd, crop=1.0)
         peak = q_transform(a_white, log_frequencies(1, 128, 64), 12.0, n_times=64).energy.max()
         assert (peak > 50) == loud, name
 
 
-def test_run_simulate_writes_gwosc_layout_catalogue_and_provenance(tmp_path, simulate_settings):
-    out = tmp_path / "detector.h5"
-    run_simulate(simulate_settings, ASD_FILE, CHANNELS_FILE, 42, out, tmp_path / "catalogue.csv")
-    strain = read_gwosc(out)  # the GWOSC reader reads our files too
-    assert strain.t0 == simulate_settings["gps_start"] and strain.dt == 1 / 4096
-    strain2, aux = read_detector(out)
-    assert aux[0].unit == "m" and aux[0].name == "V1:SBE_SDB1_LVDT_Z"
-    with h5py.File(out) as f:
-        assert f["strain/Strain"].attrs["Xspacing"] == 1 / 4096
-        catalogue, coupled = read_catalogue(f["catalogue"])
-    assert len(catalogue) == 8 and len(coupled) == 4
-    record = get_provenance(out)
-    assert record["step"] == "virgo_simulate" and record["master_seed"] == 42 and len(record["inputs"]) == 2
-
-
-def test_bad_channel_file_is_named(tmp_path, simulate_settings):
+def test_bad_channel_file_is_named(tmp_path, simulate_settings, asd_file):
     bad = tmp_path / "channels.yaml"
     bad.write_text("- {name: X, kind: sonic, unit: m, source: bench, noise: 1, response: {type: flat}}\n")
     with pytest.raises(ValueError, match="channels.yaml"):
-        simulate_detector(simulate_settings, ASD_FILE, bad, 1)
+        simulate_detector(simulate_settings, asd_file, bad, 1)
 
 
-def test_scattered_light_monitor_records_the_coupling_squared(simulate_settings):
+def test_scattered_light_monitor_records_the_coupling_squared(simulate_settings, asd_file, channels_file):
     """The photodiode reads P_sc = power_w (G / coupling_ref)^2 at each glitch and only noise elsewhere."""
-    strain, aux, catalogue, coupled = simulate_detector(simulate_settings, ASD_FILE, CHANNELS_FILE, seed=3)
-    spec = next(s for s in load_channels(CHANNELS_FILE) if s.kind == "power")
+    strain, aux, catalogue, coupled = simulate_detector(simulate_settings, asd_file, channels_file, seed=3)
+    spec = next(s for s in load_channels(channels_file) if s.kind == "power")
     assert spec.name in coupled
     pd = aux[[c.name for c in aux].index(spec.name)]
     noise = spec.noise * np.sqrt(pd.sample_rate / 2)  # per-sample sigma of the white sensor noise
@@ -131,8 +95,17 @@ def test_scattered_light_monitor_records_the_coupling_squared(simulate_settings)
             assert abs(near) < noise / 3
 
 
-def test_power_kind_needs_the_scatter_source(tmp_path, simulate_settings):
+def test_power_kind_needs_the_scatter_source(tmp_path, simulate_settings, asd_file):
     bad = tmp_path / "channels.yaml"
     bad.write_text("- {name: X, kind: power, unit: W, source: bench, noise: 1, response: {type: flat}}\n")
     with pytest.raises(ValueError, match="kind power goes with source scatter"):
-        simulate_detector(simulate_settings, ASD_FILE, bad, 1)
+        simulate_detector(simulate_settings, asd_file, bad, 1)
+
+
+def test_defaults_come_from_the_schema_and_too_few_slots_are_named(asd_file, channels_file):
+    """A library caller's partial settings get the schema's defaults; a stretch holding fewer than two slots
+    (a cross-field check the schema cannot express) and an out-of-range value are refused with the key."""
+    with pytest.raises(ValueError, match="virgo.simulate.duration_s 16 holds fewer than 2 slots"):
+        simulate_detector({"duration_s": 16, "slot_duration_s": 9}, asd_file, channels_file, 1)
+    with pytest.raises(ConfigError, match="virgo.simulate.sample_rate"):
+        simulate_detector({"sample_rate": 100}, asd_file, channels_file, 1)

@@ -1,12 +1,10 @@
-"""Tiny virgo settings shared by the virgo unit tests.
+"""Tiny virgo settings and the resource files, shared by the virgo tests (fixtures in conftest.py)."""
 
-Not a conftest.py: tests/virgo on sys.path would shadow tests/conftest.py for other twins' tests."""
+from tests.helpers import REPO
 
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[2]
 ASD_FILE = REPO / "resources/virgo/asd_advirgo.yaml"
 CHANNELS_FILE = REPO / "resources/virgo/channels.yaml"
+GW150914 = REPO.parent / "shared" / "data" / "gw" / "H-H1_LOSC_4_V2-1126259446-32.hdf5"
 
 SIMULATE = {
     "sample_rate": 4096,
@@ -24,6 +22,7 @@ SIMULATE = {
     },
     "decoys": {"rate_per_slot": 0.5, "magnetic_burst_t": 1.0e-10},
 }
+CONVERT = {"segment_duration_s": 6.0, "offset_s": 0.5}
 PREPROCESS = {
     "whitening": {"fft_length_s": 2.0, "overlap": 0.5, "window": "hann", "crop_s": 1.0},
     "qtransform": {
@@ -36,3 +35,4 @@ PREPROCESS = {
     "annalisa": {"strain_snr": 6.0, "aux_snr": 6.0, "window_s": 0.25, "keep_fraction": 0.5},
     "split": {"train": 0.5, "validation": 0.25, "test": 0.25},
 }
+TRAIN = {"epochs": 2, "batch_size": 4, "learning_rate": 3e-3, "channels": [4, 8]}

@@ -7,12 +7,13 @@ import json
 import pytest
 import yaml
 
-from tests.helpers import REPO, make_workdir, planned_jobs, planned_jobs_with, snakemake
+from tests.helpers import finished_workdir, planned_jobs, planned_jobs_with, snakemake
+from tests.virgo.settings import GW150914
 from twins.core.io import get_provenance
+from twins.core.model_file import load_model
 
 pytestmark = pytest.mark.workflow
 
-GW150914 = REPO.parent / "shared" / "data" / "gw" / "H-H1_LOSC_4_V2-1126259446-32.hdf5"
 TINY = {
     "twins": ["virgo"],
     "virgo": {
@@ -29,9 +30,7 @@ AFTER_TRAINING = {"virgo_train", "virgo_generate", "virgo_validate", "virgo_repo
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-    path = make_workdir(tmp_path_factory.mktemp("virgo"), TINY)
-    snakemake(path, "--cores", "2", "--configfile", "tiny.yaml")
-    return path
+    return finished_workdir(tmp_path_factory, "virgo", TINY)
 
 
 def test_chain_writes_every_output_with_provenance(workdir):
@@ -46,6 +45,8 @@ def test_chain_writes_every_output_with_provenance(workdir):
         assert (workdir / f"results/virgo/report/{name}.png").stat().st_size > 1000
     record = get_provenance(workdir / "results/virgo/preprocess/train.h5")
     assert record["step"] == "virgo_preprocess" and record["upstream"]["upstream"]["master_seed"] == 42
+    model = load_model(workdir / "results/virgo/models/glitchflow/model.pt", "virgo", "glitchflow", "virgo_train")
+    assert model.meta["provenance"]["step"] == "virgo_train"
     for step in ("simulate", "train", "report"):
         assert (workdir / f"benchmarks/virgo/{step}.tsv").exists() and (workdir / f"logs/virgo/{step}.log").exists()
 
