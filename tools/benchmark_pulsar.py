@@ -13,17 +13,17 @@ import json
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from twins.core.io import write_json
 from twins.pulsar.dispersion import dispersion_delay
 from twins.pulsar.filterbank import read_filterbank
-from twins.pulsar.model import load_model
-from twins.pulsar.preprocess import flag_channels, precision_recall
+from twins.pulsar.flagging import flag_channels
+from twins.pulsar.io import read_channel_mask
+from twins.pulsar.metrics import precision_recall, throughput
+from twins.pulsar.models.frame_classifier.network import load_classifier
 from twins.pulsar.pulsar_dt import Pulsar, add_pulses, pulse_templates
 from twins.pulsar.telescope import load_telescope
-from twins.pulsar.validate import throughput
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     workdir = Path(args.workdir)
     metrics = json.loads((workdir / f"results/pulsar/validate/{args.model}/metrics.json").read_text())
-    model, record = load_model(workdir / f"results/pulsar/models/{args.model}/model.pt")
+    model, record = load_classifier(workdir / f"results/pulsar/models/{args.model}/model.pt")
     speed = throughput(model, int(record["frames"]["size"]), args.frames, 256, 2, 0)
     geometry = record["frames"]
     frame_seconds = geometry["size"] * geometry["time_downsample"] * 6.4e-5
@@ -60,8 +60,7 @@ def main() -> None:
     parkes = REPO.parent / "shared/data/pulsar/parkes_8bit_1.fil"
     started = time.perf_counter()
     flags, _ = flag_channels(read_filterbank(parkes).data)
-    with h5py.File(parkes.with_name("parkes_8bit_1_mask.h5")) as f:
-        flagging = precision_recall(flags, f["chan_mask"][...])
+    flagging = precision_recall(flags, read_channel_mask(parkes.with_name("parkes_8bit_1_mask.h5")))
     flag_seconds = time.perf_counter() - started
     home = metrics["datasets"][metrics["trained_on"]]
     demo_seconds = None

@@ -35,7 +35,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 # Values that measure the machine, not the physics.
 TIMING_KEY = re.compile(
-    r"second|seconds|_s$|^s$|rate|per_s|throughput|latency|speed|time|duration|wall|elapsed|real_time", re.I
+    r"second|seconds|_s$|^s$|/s\b|rate|per_s|throughput|latency|speed|time|duration|wall|elapsed|real.time", re.I
 )
 SKIP_FILES = re.compile(r"\.(png|pdf|svg|html|log|tsv)$|checkpoint\.pt$")
 
@@ -136,6 +136,9 @@ def _array_difference(a: np.ndarray, b: np.ndarray) -> float | None:
             return None
         with np.errstate(invalid="ignore"):
             return float(np.nanmax(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+    if a.dtype == object or b.dtype == object:  # text columns: NaN marks an empty cell in both
+        same = [x == y or (x != x and y != y) for x, y in zip(a.ravel().tolist(), b.ravel().tolist())]
+        return None if all(same) else math.inf
     return None if np.array_equal(a, b) else math.inf
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.pulsar.pulsar_common import PARKES, REPO
+from tests.pulsar.real_data import PARKES, REPO
 
 
 @pytest.fixture

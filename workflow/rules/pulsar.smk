@@ -1,25 +1,18 @@
 # Pulsar twin (ML-PPA): simulate -> convert -> preprocess -> train -> generate -> validate -> report.
-from twins.pulsar.workflow import (
-    model_train_settings,
-    observation_downsample,
-    observation_file,
-    observation_masks,
-    observations,
-    training_dataset,
-)
+from twins.pulsar import rules as pulsar_rules
 
 PULSAR = config["pulsar"]
 PULSAR_DATASET = "|".join(PULSAR["datasets"])
 PULSAR_MODEL = "|".join(PULSAR["models"])
-PULSAR_OBSERVATION = "|".join(observations(config))
+PULSAR_OBSERVATIONS = pulsar_rules.observations(config)
+PULSAR_OBSERVATION = "|".join(PULSAR_OBSERVATIONS)
 # each model's train settings, checked up front (a bad train_by_model entry fails the dry-run)
 PULSAR_TRAIN = {
-    model: model_train_settings(
-        config, model, Path(workflow.basedir) / "schemas" / "pulsar.schema.yaml"
-    )
+    model: pulsar_rules.model_train_settings(config, model)
     for model in PULSAR["models"]
 }
-TWIN_TARGETS["pulsar"] = [results("pulsar/report/metrics.html")]
+TWIN_TARGETS["pulsar"] = pulsar_rules.targets(config)
+# Every rule runs a step of twins.pulsar.steps, which imports the classifier (torch, tqdm): all use the torch env.
 
 
 rule pulsar_simulate:
@@ -46,6 +39,7 @@ rule pulsar_simulate:
         frames=PULSAR["frames"],
         labelling=PULSAR["labelling"],
         seed=config["seed"],
+        name=lambda wc: wc.dataset,
     script:
         "../../scripts/pulsar/simulate.py"
 
@@ -96,17 +90,16 @@ rule pulsar_preprocess:
     params:
         preprocess=PULSAR["preprocess"],
         seed=config["seed"],
+        name=lambda wc: wc.dataset,
     script:
         "../../scripts/pulsar/preprocess.py"
 
 
 rule pulsar_train:
     input:
-        train=lambda wc: results(
-            f"pulsar/preprocess/{training_dataset(config, wc.model)}/train.h5"
-        ),
-        validation=lambda wc: results(
-            f"pulsar/preprocess/{training_dataset(config, wc.model)}/validation.h5"
+        train=lambda wc: pulsar_rules.training_split(config, wc.model, "train"),
+        validation=lambda wc: pulsar_rules.training_split(
+            config, wc.model, "validation"
         ),
     output:
         model=results("pulsar/models/{model}/model.pt"),
@@ -138,13 +131,14 @@ rule pulsar_train:
         device=config["device"],
         # not an output: Snakemake would delete it before a rerun, and a killed run resumes from it
         checkpoint=lambda wc: results(f"pulsar/models/{wc.model}/checkpoint.pt"),
+        model=lambda wc: wc.model,
     script:
         "../../scripts/pulsar/train.py"
 
 
 rule pulsar_generate:
     input:
-        fil=lambda wc: observation_file(config, wc.observation),
+        fil=lambda wc: pulsar_rules.observation_file(config, wc.observation),
         model=results("pulsar/models/{model}/model.pt"),
     output:
         labels=results("pulsar/generate/{model}/{observation}_labels.h5"),
@@ -166,14 +160,13 @@ rule pulsar_generate:
         runtime=30,
         mem_mb=6000,
     params:
-        generate={
-            k: v
-            for k, v in PULSAR["generate"].items()
-            if k in ("threshold", "batch_size", "mask_flagged_channels")
-        },
+        generate=pulsar_rules.generate_settings(config),
         preprocess=PULSAR["preprocess"],
         flagging=PULSAR["flagging"],
-        downsample=lambda wc: observation_downsample(config, wc.observation),
+        downsample=lambda wc: pulsar_rules.observation_downsample(
+            config, wc.observation
+        ),
+        observation=lambda wc: wc.observation,
     script:
         "../../scripts/pulsar/generate.py"
 
@@ -186,7 +179,7 @@ rule pulsar_validate:
         ),
         summaries=expand(
             results("pulsar/generate/{{model}}/{observation}_summary.json"),
-            observation=observations(config),
+            observation=PULSAR_OBSERVATIONS,
         ),
     output:
         metrics=results("pulsar/validate/{model}/metrics.json"),
@@ -218,16 +211,15 @@ rule pulsar_validate:
         mem_mb=6000,
     params:
         validate=PULSAR["validate"],
-        generate={
-            k: v
-            for k, v in PULSAR["generate"].items()
-            if k in ("threshold", "batch_size")
-        },
+        generate=pulsar_rules.generate_settings(
+            config, pulsar_rules.VALIDATE_GENERATE_KEYS
+        ),
         datasets=list(PULSAR["datasets"]),
-        observations=observations(config),
-        masks=observation_masks(config),
+        observations=PULSAR_OBSERVATIONS,
+        masks=pulsar_rules.observation_masks(config),
         trained_on=lambda wc: PULSAR["models"][wc.model],
         seed=config["seed"],
+        model=lambda wc: wc.model,
     script:
         "../../scripts/pulsar/validate.py"
 
@@ -237,7 +229,7 @@ rule pulsar_report:
         metrics=expand(
             results("pulsar/validate/{model}/metrics.json"), model=PULSAR["models"]
         ),
-        examples=results(f"pulsar/preprocess/{next(iter(PULSAR['datasets']))}/test.h5"),
+        examples=pulsar_rules.example_frames(config),
     output:
         table=report(
             results("pulsar/report/metrics.html"),

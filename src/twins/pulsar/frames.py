@@ -61,3 +61,14 @@ def tile_slices(index: int, n_freq_tiles: int, geometry: FrameGeometry) -> tuple
     t, f = divmod(index, n_freq_tiles)
     ts, fs = geometry.tile_samples, geometry.tile_channels
     return slice(t * ts, (t + 1) * ts), slice(f * fs, (f + 1) * fs)
+
+
+def frame_coordinates(
+    nsamples: int, frequencies_mhz: np.ndarray, tsamp_s: float, geometry: FrameGeometry
+) -> tuple[np.ndarray, np.ndarray]:
+    """Start time (s) and top-channel frequency (MHz) of every frame of (nsamples, len(frequencies_mhz)) data,
+    frame index time-major as cut_frames orders them; (n_frames,) each."""
+    nt, nf = geometry.counts(nsamples, len(frequencies_mhz))
+    t = np.repeat(np.arange(nt) * geometry.tile_samples * tsamp_s, nf)
+    f = np.tile(frequencies_mhz[np.arange(nf) * geometry.tile_channels], nt)
+    return t, f

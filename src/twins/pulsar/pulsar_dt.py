@@ -13,18 +13,31 @@ broad-band undispersed impulses.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
 from twins.pulsar.dispersion import dispersion_delay, scattering_time, smearing_time
+from twins.pulsar.frames import FrameGeometry
 from twins.pulsar.snr import series_snr
 from twins.pulsar.telescope import Telescope
+from twins.pulsar.truth import BB_BIT, NB_BIT, PULSE_BIT, PULSE_MASK_SIGMA, SimulatedTruth, frame_truth
 
-PULSE_BIT, NB_BIT, BB_BIT = 1, 2, 4
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
-PULSE_MASK_SIGMA = 0.05  # pixels with at least this much pulse signal are marked in the pixel mask
+# columns of the truth file's `scans` table, one row per scan
+SCAN_COLUMNS = [
+    "period_s",
+    "dm",
+    "tau_1ghz_s",
+    "spectral_index",
+    "mean_snr",
+    "components",
+    "max_component_sigma_s",
+    "nb_carriers",
+    "bb_impulses",
+]
 
 
 @dataclass
@@ -214,3 +227,74 @@ def simulate_scan(
     n_nb = add_narrowband_rfi(x, mask, rng, rfi, telescope)
     n_bb = add_broadband_rfi(x, mask, rng, rfi, telescope.tsamp_s)
     return Scan(quantise(x, gain, telescope.digitiser), signal, mask, pulsar, pulses, n_nb, n_bb)
+
+
+def scan_parameters(scan: Scan) -> tuple:
+    """The scan's row of the truth file's `scans` table (SCAN_COLUMNS)."""
+    p = scan.pulsar
+    return (
+        p.period,
+        p.dm,
+        p.tau_1ghz,
+        p.spectral_index,
+        p.mean_snr,
+        len(p.component_sigmas),
+        float(p.component_sigmas.max()),
+        scan.n_carriers,
+        scan.n_impulses,
+    )
+
+
+def simulate_observation(
+    rng: np.random.Generator,
+    settings: dict,
+    telescope: Telescope,
+    geometry: FrameGeometry,
+    labelling: dict,
+    write_spectra: Callable[[np.ndarray, np.ndarray], None],
+) -> SimulatedTruth:
+    """A PulsarDT observation of settings['scans'] scans, each a new random pulsar, of settings['scan_seconds']
+    (rounded down to whole frames) with one bandpass gain for all.
+
+    Each scan's 8-bit counts (nsamples, nchans) and pixel-mask bits go to `write_spectra` as soon as they are
+    made (a whole observation does not fit in memory); returns the per-frame labels and S/N, the per-scan
+    pulsar parameters (`scans`) and every pulse (`pulses`: scan, arrival sample, injected whole-band S/N).
+    """
+    tile = geometry.tile_samples
+    scan_samples = int(settings["scan_seconds"] / telescope.tsamp_s) // tile * tile
+    geometry.counts(scan_samples, telescope.nchans)  # an error now if a frame cannot fit
+    gain = telescope.bandpass_gain(rng)
+    labels, snrs, frame_scan, scans, pulses = [], [], [], [], []
+    for scan_index in range(settings["scans"]):
+        scan = simulate_scan(rng, settings, telescope, gain, scan_samples)
+        write_spectra(scan.counts, scan.mask)
+        scan_labels, scan_snr = frame_truth(
+            scan.pulse_signal,
+            scan.mask,
+            scan.pulsar.dm,
+            telescope.frequencies_mhz,
+            telescope.tsamp_s,
+            geometry,
+            labelling,
+        )
+        labels.append(scan_labels)
+        snrs.append(scan_snr)
+        frame_scan.append(np.full(len(scan_labels), scan_index, dtype=np.int32))
+        scans.append(scan_parameters(scan))
+        pulses += [(scan_index, r["sample"] + scan_index * scan_samples, r["snr"]) for r in scan.pulses]
+    labels = np.concatenate(labels)
+    datasets = {
+        "labels": labels,
+        "snr": np.concatenate(snrs),
+        "frame_scan": np.concatenate(frame_scan),
+        "scans": np.asarray(scans, dtype=np.float64),
+        "pulses": np.asarray(pulses, dtype=np.float64).reshape(-1, 3),
+    }
+    summary = {
+        "frames": int(len(labels)),
+        "class_counts": labels.sum(axis=0).tolist(),
+        "pulses": len(pulses),
+        "samples": int(scan_samples * settings["scans"]),
+    }
+    columns = {"scans": SCAN_COLUMNS, "pulses": ["scan", "sample", "snr"]}
+    return SimulatedTruth(datasets, summary, columns, {"scan_samples": scan_samples})

@@ -1,23 +1,22 @@
-"""The report step: one metrics table (HTML + CSV) over models, and example frames per class."""
+"""The pulsar twin's report: one metrics table over models (HTML page and CSV) through twins.core.report."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from twins.core.io import atomic_path, read_datasets, read_json
-from twins.core.plots import new_figure, save_figure
+from twins.core.report import table, write_csv, write_page
 from twins.pulsar import CLASSES
 
-COMBINATIONS = ["none", "pulse", "nb_rfi", "bb_rfi", "pulse+nb_rfi", "pulse+bb_rfi", "nb_rfi+bb_rfi"]
+TITLE = "Pulsar twin: frame classifier metrics"
 
 
-def metrics_rows(metrics_paths: dict[str, str]) -> pd.DataFrame:
+def metrics_rows(metrics: dict[str, dict]) -> pd.DataFrame:
+    """One row per model and test split, observation and throughput, from each model's validation metrics
+    (pulsar_validate's metrics.json, by model name)."""
     rows = []
-    for model, path in metrics_paths.items():
-        m = read_json(path)
+    for model, m in metrics.items():
         for dataset, d in m["datasets"].items():
             rows.append(
                 {
@@ -69,29 +68,8 @@ def _interval(ci: list[float] | None) -> str | None:
     return None if ci is None else f"{ci[0]:.3f}-{ci[1]:.3f}"
 
 
-def write_report_table(metrics_paths: dict[str, str], out_html: str | Path, out_csv: str | Path) -> None:
-    table = metrics_rows(metrics_paths)
-    with atomic_path(out_csv) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.4g")
-    with atomic_path(out_html) as tmp:
-        tmp.write_text(table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
-
-
-def plot_example_frames(frames_h5: str | Path, out_png: str | Path, seed: int = 0) -> None:
-    """One normalised test frame per label combination present (time across, frequency down)."""
-    d = read_datasets(frames_h5, ("frames", "labels", "snr"))
-    names = np.array(["+".join(c for c, b in zip(CLASSES, row) if b) or "none" for row in d["labels"]])
-    rng = np.random.default_rng(seed)
-    present = [c for c in COMBINATIONS + ["pulse+nb_rfi+bb_rfi"] if (names == c).any()]
-    fig = new_figure((2.4 * max(len(present), 1), 2.8))
-    for i, combo in enumerate(present):
-        idx = np.flatnonzero(names == combo)
-        if "pulse" in combo:  # show a clear example
-            idx = idx[np.argsort(d["snr"][idx])[-max(1, len(idx) // 4) :]]
-        j = int(rng.choice(idx))
-        ax = fig.add_subplot(1, len(present), i + 1)
-        ax.imshow(d["frames"][j].astype(np.float32).T, aspect="auto", vmin=-3, vmax=6, cmap="viridis")
-        ax.set(title=f"{combo}" + (f"\nS/N {d['snr'][j]:.1f}" if d["snr"][j] > 0 else ""), xticks=[], yticks=[])
-        if i == 0:
-            ax.set(xlabel="time", ylabel="frequency (high at top)")
-    save_figure(fig, out_png)
+def write_report_table(metrics: dict[str, dict], out_html: str | Path, out_csv: str | Path) -> None:
+    """The metrics table (metrics_rows) as a page and as CSV, numbers to 4 significant digits."""
+    frame = metrics_rows(metrics)
+    write_csv(out_csv, frame, index=False, float_format="%.4g")
+    write_page(out_html, TITLE, [table(frame, digits=4, index=False)])

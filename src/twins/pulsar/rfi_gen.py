@@ -10,11 +10,14 @@ units before 8-bit digitisation, one class combination per frame.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from twins.pulsar.frames import FrameGeometry
-from twins.pulsar.pulsar_dt import BB_BIT, NB_BIT, PULSE_BIT, PULSE_MASK_SIGMA
 from twins.pulsar.snr import dedisperse, series_snr
+from twins.pulsar.telescope import Telescope
+from twins.pulsar.truth import BB_BIT, NB_BIT, PULSE_BIT, PULSE_MASK_SIGMA, SimulatedTruth
 
 CLASS_BITS = {"pulse": PULSE_BIT, "nb_rfi": NB_BIT, "bb_rfi": BB_BIT}
 
@@ -100,3 +103,32 @@ def generate_frames(rng, settings: dict, geometry: FrameGeometry, freqs, tsamp, 
         np.asarray(snrs, dtype=np.float32),
         np.asarray([combos[i] for i in order]),
     )
+
+
+def simulate_frames(
+    rng: np.random.Generator,
+    settings: dict,
+    telescope: Telescope,
+    geometry: FrameGeometry,
+    write_spectra: Callable[[np.ndarray, np.ndarray], None],
+) -> SimulatedTruth:
+    """An RFI_Gen dataset: every frame one raw tile of the telescope's whole band, written as one filterbank
+    (8-bit counts and pixel-mask bits to `write_spectra`); returns the frames' labels, S/N and combinations."""
+    freqs = telescope.frequencies_mhz[: geometry.tile_channels]
+    if telescope.nchans != geometry.tile_channels:
+        raise ValueError(
+            f"rfi_gen frames are {geometry.tile_channels} channels (frames.size x freq_downsample) but the "
+            f"telescope has {telescope.nchans}; pick a preset or frame geometry that match"
+        )
+    counts, masks, labels, snrs, combos = generate_frames(
+        rng, settings, geometry, freqs, telescope.tsamp_s, telescope.digitiser
+    )
+    write_spectra(counts, masks)
+    datasets = {
+        "labels": labels,
+        "snr": snrs,
+        "frame_scan": np.zeros(len(labels), dtype=np.int32),
+        "combination": combos.astype("S"),
+    }
+    summary = {"frames": int(len(labels)), "class_counts": labels.sum(axis=0).tolist(), "samples": int(counts.shape[0])}
+    return SimulatedTruth(datasets, summary)

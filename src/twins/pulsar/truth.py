@@ -1,13 +1,36 @@
-"""Per-frame ground truth from per-pixel truth: labels and the injected pulse S/N of every frame."""
+"""Ground truth of a simulation: the pixel-mask bits, per-frame labels and injected pulse S/N from per-pixel
+truth, and the truth record a simulator hands to the truth file."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from twins.pulsar.dispersion import delay_samples
 from twins.pulsar.frames import FrameGeometry, tile_slices
-from twins.pulsar.pulsar_dt import BB_BIT, NB_BIT
 from twins.pulsar.snr import dedispersed_series, series_snr
+
+# bits of the truth file's pixel_mask (uint8, (nsamples, nchans)): what each pixel holds
+PULSE_BIT, NB_BIT, BB_BIT = 1, 2, 4
+PULSE_MASK_SIGMA = 0.05  # pixels with at least this much pulse signal (noise sigma) are marked pulse
+
+
+@dataclass
+class SimulatedTruth:
+    """What a simulator knows about the dataset it made, for the truth file (twins.pulsar.io).
+
+    datasets: `labels` (n_frames, 3) uint8, `snr` (n_frames,) injected frame S/N, `frame_scan` (n_frames,)
+        scan of each frame, plus the generator's own (PulsarDT: `scans`, `pulses`; RFI_Gen: `combination`);
+    columns: column names of the table datasets (stored as their `columns` attribute);
+    attrs: file attributes the generator adds (PulsarDT: `scan_samples`);
+    summary: counts for the step's JSON summary (frames, class counts, samples, pulses).
+    """
+
+    datasets: dict[str, np.ndarray]
+    summary: dict
+    columns: dict[str, list[str]] = field(default_factory=dict)
+    attrs: dict = field(default_factory=dict)
 
 
 def frame_truth(

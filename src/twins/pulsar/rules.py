@@ -1,4 +1,4 @@
-"""Plain functions of the workflow config for workflow/rules/pulsar.smk (no Snakemake imports)."""
+"""What workflow/rules/pulsar.smk needs from Python: targets, input functions, config slices (no Snakemake imports)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,17 @@ import copy
 import sys
 from pathlib import Path
 
-import jsonschema
-import yaml
+from twins.core.config import ConfigError, resolve
+from twins.core.workflow import results
+
+# pulsar.generate keys each rule reads (the rest names the observations)
+GENERATE_KEYS = ("threshold", "batch_size", "mask_flagged_channels")
+VALIDATE_GENERATE_KEYS = ("threshold", "batch_size")
+
+
+def targets(config: dict) -> list[str]:
+    """The pulsar twin's final outputs (rule pulsar_all)."""
+    return [results("pulsar/report/metrics.html")]
 
 
 def available_real_files(config: dict) -> dict[str, dict]:
@@ -42,8 +51,9 @@ def observations(config: dict) -> list[str]:
 
 
 def observation_file(config: dict, name: str) -> str:
+    """The filterbank of observation `name`: a real file's path, else pulsar_simulate's output."""
     real = config["pulsar"]["generate"]["real"]
-    return real[name]["path"] if name in real else f"results/pulsar/simulate/{name}.fil"
+    return real[name]["path"] if name in real else results(f"pulsar/simulate/{name}.fil")
 
 
 def observation_downsample(config: dict, name: str) -> dict | None:
@@ -55,14 +65,31 @@ def observation_downsample(config: dict, name: str) -> dict | None:
 
 
 def observation_masks(config: dict) -> dict:
+    """Observation -> its flagging-truth mask file (None: no check), for the real files present."""
     return {name: entry.get("mask") for name, entry in available_real_files(config).items()}
 
 
 def training_dataset(config: dict, model: str) -> str:
+    """The dataset `model` trains on (pulsar.models)."""
     dataset = config["pulsar"]["models"][model]
     if dataset not in config["pulsar"]["datasets"]:
         raise ValueError(f"pulsar.models.{model} trains on '{dataset}', not in pulsar.datasets")
     return dataset
+
+
+def training_split(config: dict, model: str, part: str) -> str:
+    """The preprocessed `part` (train, validation) of the dataset `model` trains on."""
+    return results(f"pulsar/preprocess/{training_dataset(config, model)}/{part}.h5")
+
+
+def example_frames(config: dict) -> str:
+    """The test split the report draws example frames from: the first dataset's."""
+    return results(f"pulsar/preprocess/{next(iter(config['pulsar']['datasets']))}/test.h5")
+
+
+def generate_settings(config: dict, keys: tuple[str, ...] = GENERATE_KEYS) -> dict:
+    """The pulsar.generate keys a rule reads (not the observation lists, which change its inputs instead)."""
+    return {k: v for k, v in config["pulsar"]["generate"].items() if k in keys}
 
 
 def _merged(base: dict, override: dict) -> dict:
@@ -73,21 +100,19 @@ def _merged(base: dict, override: dict) -> dict:
     return out
 
 
-def model_train_settings(config: dict, model: str, schema_path: str | Path) -> dict:
-    """`pulsar.train` with the model's `pulsar.train_by_model` entry merged in, checked against the train schema
-    of `schema_path` (the twin's schema file).
+def model_train_settings(config: dict, model: str) -> dict:
+    """`pulsar.train` with the model's `pulsar.train_by_model` entry merged in, resolved against the schema of
+    pulsar.train (twins.core.config.resolve: its defaults and checks).
 
     One model's override is its own rule parameter: changing it retrains that model only."""
     p = config["pulsar"]
     unknown = sorted(set(p["train_by_model"]) - set(p["models"]))
     if unknown:
         raise ValueError(f"pulsar.train_by_model names {unknown}, not in pulsar.models {sorted(p['models'])}")
-    settings = _merged(p["train"], p["train_by_model"].get(model, {}))
-    schema = yaml.safe_load(Path(schema_path).read_text())["properties"]["train"]
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(settings))
-    if error is not None:
-        key = ".".join(str(k) for k in error.absolute_path)
-        raise ValueError(
-            f"pulsar.train_by_model.{model}: {key or 'train'}: {error.message}; allowed keys are those of pulsar.train"
-        )
-    return settings
+    try:
+        return resolve("pulsar.train", _merged(p["train"], p["train_by_model"].get(model, {})))
+    except ConfigError as err:
+        raise ConfigError(
+            f"pulsar.train_by_model.{model}: merged over pulsar.train, it breaks the train schema "
+            f"(allowed keys are those of pulsar.train): {err}"
+        ) from None

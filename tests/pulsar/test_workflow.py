@@ -7,9 +7,10 @@ import json
 import pandas as pd
 import pytest
 
-from tests.helpers import make_workdir, planned_jobs, planned_jobs_with, snakemake
-from tests.pulsar.pulsar_common import PARKES, PARKES_MASK
+from tests.helpers import finished_workdir, planned_jobs, planned_jobs_with, snakemake
+from tests.pulsar.real_data import PARKES, PARKES_MASK
 from twins.core.io import get_provenance
+from twins.pulsar.models.frame_classifier.network import load_classifier
 
 pytestmark = pytest.mark.workflow
 
@@ -35,9 +36,7 @@ TINY = {
 def workdir(tmp_path_factory):
     if not PARKES.exists():
         pytest.skip("real Parkes file not present")
-    path = make_workdir(tmp_path_factory.mktemp("pulsar"), TINY)
-    snakemake(path, "--cores", "2", "--configfile", "tiny.yaml")
-    return path
+    return finished_workdir(tmp_path_factory, "pulsar", TINY)
 
 
 def test_chain_outputs_and_provenance(workdir):
@@ -55,6 +54,8 @@ def test_chain_outputs_and_provenance(workdir):
     assert record["step"] == "pulsar_convert" and len(record["inputs"]) == 2
     truth = get_provenance(workdir / "results/pulsar/simulate/dt_truth.h5")
     assert truth["seed"] == 42 and truth["config"]["dataset"]["scans"] == 6
+    _, meta = load_classifier(workdir / "results/pulsar/models/dt/model.pt")  # the one model-file format
+    assert meta["provenance"]["step"] == "pulsar_train" and meta["thresholds"] == pytest.approx(metrics["thresholds"])
     candidates = pd.read_csv(workdir / "results/pulsar/generate/dt/dt_candidates.csv")
     assert list(candidates.columns[:4]) == ["frame", "time_s", "freq_top_mhz", "p_pulse"]
     table = (workdir / "results/pulsar/report/metrics.html").read_text()

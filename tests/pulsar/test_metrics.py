@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from twins.pulsar.validate import accuracy_interval, false_positive_rates, operating_points
+from twins.pulsar.metrics import accuracy_interval, false_positive_rates, operating_points
 
 
 def test_false_positives_split_by_what_the_kept_frame_holds():

@@ -1,30 +1,19 @@
-"""PulsarRFI_NN: a CNN that labels a frame with independent sigmoid outputs (multi-label).
+"""The classifier's fixed (not learned) dedispersion branch and the single-pulse search statistic on its
+DM-time plane.
 
-Input (batch, 1, size, size) normalised frames [time, frequency], frequency index 0 the top of the
-band; output (batch, 3) logits for (pulse, nb_rfi, bb_rfi). Probabilities are sigmoid(logits); the
-loss is BCEWithLogits on the logits (no softmax: the classes are not exclusive).
-
-Two branches feed the head. The image branch (a strided first layer for speed, then stages whose
-receptive field spans the frame) sees the RFI geometry: stripes along time or along frequency. The
-optional dedispersion branch is the physics a pulse search does first: a fixed (not learned)
-incoherent dedispersion of the frame over trial dispersion sweeps (cold-plasma f^-2 law) gives a
-DM-time plane in noise units, where a faint dispersed track of S/N 7 becomes one bright spot that
-a small CNN finds; learned from scratch, the image branch needs far more data to integrate such a
-track along an unknown curve across 128 channels. With `snr_feature` the head also gets what a
-single-pulse search thresholds: the best boxcar S/N of each DM trial (boxcar_snr).
+A pulse search first dedisperses: an incoherent dedispersion of the frame over trial dispersion sweeps
+(cold-plasma f^-2 law) gives a DM-time plane in noise units, where a faint dispersed track of S/N 7 becomes
+one bright spot that a small CNN finds; `boxcar_snr` is what a single-pulse search thresholds on that plane.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from twins.core.io import InputFileError, atomic_path
-from twins.pulsar import CLASSES, snr
+from twins.pulsar import snr
 
 
 class Dedispersion(nn.Module):
@@ -220,132 +209,3 @@ def boxcar_snr(plane: torch.Tensor, widths=BOXCAR_WIDTHS) -> torch.Tensor:
         peak = (csum[..., w:] - csum[..., :-w]).amax(dim=2) / w**0.5
         best = peak if best is None else torch.maximum(best, peak)
     return best
-
-
-class FrameClassifier(nn.Module):
-    def __init__(
-        self,
-        channels: tuple[int, ...] = (8, 16, 32, 32),
-        first_stride: int = 4,
-        n_classes: int = len(CLASSES),
-        batch_norm: bool = True,
-        dedispersion: dict | None = None,
-        size: int = 128,
-        dropout: float = 0.0,
-    ):
-        super().__init__()
-
-        def block(c_in, c_out, kernel, stride, padding):
-            norm = [nn.BatchNorm2d(c_out)] if batch_norm else []
-            return [
-                nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=not batch_norm),
-                *norm,
-                nn.ReLU(),
-            ]
-
-        layers: list[nn.Module] = block(1, channels[0], first_stride, first_stride, 0)
-        for c_in, c_out in zip(channels[:-1], channels[1:]):
-            layers += block(c_in, c_out, 3, 2, 1)
-        layers += block(channels[-1], channels[-1], 3, 1, 1)
-        self.features = nn.Sequential(*layers)
-        n_features = 2 * channels[-1]
-        self.dedispersion = None
-        self.snr_feature = False
-        if dedispersion and dedispersion.get("enabled", True):
-            options = {k: v for k, v in dedispersion.items() if k not in ("channels", "enabled", "snr_feature")}
-            self.dedispersion = Dedispersion(size, **options)
-            # the matched filter a single-pulse search thresholds, given to the head as it is: per-trial
-            # best boxcar S/N and their maximum (the learned parts need not rediscover boxcar sums)
-            self.snr_feature = bool(dedispersion.get("snr_feature", False))
-            n_features += (self.dedispersion.trials + 1) if self.snr_feature else 0
-            width = list(dedispersion.get("channels", (16, 32)))
-            # DM-time plane (trials, time): a pulse is a spot elongated along DM, RFI sits at low sweep
-            stages: list[nn.Module] = block(1, width[0], 3, 2, 1)
-            for c_in, c_out in zip(width[:-1], width[1:]):
-                stages += block(c_in, c_out, 3, 2, 1)
-            self.dm_features = nn.Sequential(*stages)
-            n_features += 2 * width[-1]
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.head = nn.Linear(n_features, n_classes)
-
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        h = self.features(frames)
-        pooled = [h.mean(dim=(2, 3)), h.amax(dim=(2, 3))]
-        if self.dedispersion is not None:
-            plane = self.dedispersion(frames[:, 0])
-            g = self.dm_features(plane[:, None])
-            pooled += [g.mean(dim=(2, 3)), g.amax(dim=(2, 3))]
-            if self.snr_feature:
-                # in units of 10 sigma, capped at 3: the decision lies near S/N 5-8, and a linear head fed
-                # raw S/N would let bright pulses and residual RFI (S/N 100+) dominate its weight
-                per_trial = boxcar_snr(plane).clamp(max=30.0) / 10.0
-                pooled += [per_trial, per_trial.amax(dim=1, keepdim=True)]
-        return self.head(self.dropout(torch.cat(pooled, dim=1)))
-
-
-def build_model(settings: dict, size: int = 128) -> FrameClassifier:
-    return FrameClassifier(
-        tuple(settings["channels"]),
-        settings["first_stride"],
-        batch_norm=settings.get("batch_norm", True),
-        dedispersion=settings.get("dedispersion"),
-        size=size,
-        dropout=settings.get("dropout", 0.0),
-    )
-
-
-def save_model(
-    path: str | Path,
-    model: FrameClassifier,
-    settings: dict,
-    frames: dict,
-    provenance: dict,
-    thresholds: list[float] | None = None,
-    threshold_choice: dict | None = None,
-) -> None:
-    """`thresholds`: per-class probability thresholds chosen on the validation split (pulsar_train);
-    `threshold_choice`: how the pulse threshold was chosen (rule, validation false-alarm rate)."""
-    with atomic_path(path) as tmp:
-        torch.save(
-            {
-                "state_dict": model.state_dict(),
-                "settings": settings,
-                "frames": frames,
-                "classes": list(CLASSES),
-                "provenance": provenance,
-                "thresholds": thresholds if thresholds is not None else [0.5] * len(CLASSES),
-                "threshold_choice": threshold_choice or {},
-            },
-            tmp,
-        )
-
-
-def decision_thresholds(record: dict, threshold: float | str) -> np.ndarray:
-    """Per-class thresholds (3,): `threshold` itself if a number, the model's validation-chosen ones if
-    'validation'."""
-    if threshold == "validation":
-        return np.asarray(record.get("thresholds", [0.5] * len(CLASSES)), dtype=np.float32)
-    if isinstance(threshold, (int, float)) and 0 <= threshold <= 1:
-        return np.full(len(CLASSES), threshold, dtype=np.float32)
-    raise ValueError(f"pulsar.generate.threshold must be a probability in [0, 1] or 'validation', not {threshold!r}")
-
-
-def load_model(path: str | Path) -> tuple[FrameClassifier, dict]:
-    """The classifier in eval mode and its stored record (settings, frames geometry, provenance)."""
-    try:
-        record = torch.load(path, map_location="cpu", weights_only=False)
-        model = build_model(record["settings"], int(record["frames"].get("size", 128)))
-        model.load_state_dict(record["state_dict"])
-    except (OSError, RuntimeError, KeyError) as err:
-        raise InputFileError(f"{path}: not a pulsar classifier written by pulsar_train ({err}); rerun it") from None
-    return model.eval(), record
-
-
-@torch.no_grad()
-def predict_probabilities(model: nn.Module, frames, batch_size: int = 256, device: str | torch.device = "cpu"):
-    """Sigmoid probabilities (n, 3) of normalised frames (n, size, size) (numpy or tensor)."""
-    out = []
-    for start in range(0, len(frames), batch_size):
-        batch = torch.as_tensor(frames[start : start + batch_size], dtype=torch.float32, device=device)
-        out.append(torch.sigmoid(model(batch[:, None])).cpu())
-    return torch.cat(out).numpy() if out else torch.zeros((0, len(CLASSES))).numpy()

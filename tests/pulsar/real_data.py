@@ -1,4 +1,4 @@
-"""Paths of the real data the pulsar tests read."""
+"""Paths of the real data the pulsar tests read (../shared/data/pulsar: Parkes; tests skip without it)."""
 
 from pathlib import Path
 

@@ -1,0 +1,207 @@
+"""The pulsar twin's steps, one per rule of workflow/rules/pulsar.smk: file wiring only.
+
+Every step has the signature step(inputs, outputs, params, threads) of twins.core.steps: the rule's named input
+and output files, its params (the config slice, the seed, and the wildcards the step needs) and its thread
+count. The physics (pulsar_dt, rfi_gen, truth, frames, normalisation, flagging, training_sets, reduction), the
+classifier (models) and the metrics live in the modules these steps call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import torch
+
+from twins.core.io import read_datasets, read_json, write_json
+from twins.core.provenance import make_provenance
+from twins.core.seeding import derive_seed
+from twins.pulsar import figures, io, models, pulsar_dt, rfi_gen
+from twins.pulsar.filterbank import read_filterbank
+from twins.pulsar.frames import FrameGeometry, cut_frames
+from twins.pulsar.metrics import confusion_by_combination, dataset_metrics, observation_metrics, real_time, throughput
+from twins.pulsar.normalisation import normalise_frames
+from twins.pulsar.reduction import classify_observation, reduction_summary
+from twins.pulsar.report import write_report_table
+from twins.pulsar.telescope import load_telescope
+from twins.pulsar.training_sets import training_parts
+
+log = logging.getLogger(__name__)
+CLASSIFIER = models.get_model()
+
+
+def simulate(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
+    """Rule pulsar_simulate: dataset params["name"] with its generator (pulsar_dt or rfi_gen) and its own seed;
+    inputs: telescope (preset YAML); outputs: fil (filterbank), truth (HDF5), summary (JSON)."""
+    name, settings, seed = params["name"], params["dataset"], params["seed"]
+    geometry = FrameGeometry.from_config(params["frames"])
+    telescope = load_telescope(inputs["telescope"])
+    rng = np.random.default_rng(derive_seed(seed, "pulsar", "simulate", name))
+    started = time.perf_counter()
+    header = telescope.header(source_name=f"{settings['generator']}_{name}")
+    with io.simulation_files(outputs["fil"], outputs["truth"], header, telescope.nchans) as files:
+        if settings["generator"] == "pulsar_dt":
+            truth = pulsar_dt.simulate_observation(
+                rng, settings, telescope, geometry, params["labelling"], files.write_spectra
+            )
+        else:
+            truth = rfi_gen.simulate_frames(rng, settings, telescope, geometry, files.write_spectra)
+        attrs = {
+            "frame_size": geometry.size,
+            "time_downsample": geometry.time_downsample,
+            "freq_downsample": geometry.freq_downsample,
+            "generator": settings["generator"],
+        }
+        config = {"dataset": settings, "frames": params["frames"], "labelling": params["labelling"]}
+        files.write_truth(truth, attrs, make_provenance("pulsar_simulate", config, seed, dataset=name))
+    summary = {
+        **truth.summary,
+        "seconds": time.perf_counter() - started,
+        "dataset": name,
+        "generator": settings["generator"],
+    }
+    log.info("simulated %s: %s", name, summary)
+    write_json(outputs["summary"], summary)
+
+
+def convert(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
+    """Rule pulsar_convert: cut a simulated filterbank into frames and attach its truth; inputs: fil, truth;
+    outputs: frames (HDF5)."""
+    geometry = FrameGeometry.from_config(params["frames"])
+    fb = read_filterbank(inputs["fil"])
+    truth = io.read_frame_truth(inputs["truth"], geometry)
+    frames = cut_frames(fb.data, geometry)
+    if len(frames) != len(truth["labels"]):
+        raise ValueError(
+            f"{inputs['fil']}: {len(frames)} frames but {inputs['truth']} labels {len(truth['labels'])}; "
+            "rerun pulsar_simulate"
+        )
+    provenance = make_provenance("pulsar_convert", params["frames"], inputs=[inputs["fil"], inputs["truth"]])
+    io.write_frames(outputs["frames"], frames, fb, geometry, truth, provenance)
+    log.info("%s: %d frames of %s", inputs["fil"], len(frames), geometry)
+
+
+def preprocess(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
+    """Rule pulsar_preprocess: normalise dataset params["name"]'s frames, split them by scan and balance the
+    training part; inputs: frames; outputs: train, validation, test (HDF5)."""
+    settings, seed, name = params["preprocess"], params["seed"], params["name"]
+    data = read_datasets(inputs["frames"], ("frames", *io.FRAME_TRUTH))
+    rng = np.random.default_rng(derive_seed(seed, "pulsar", "preprocess", name))
+    normalised = normalise_frames(data["frames"], settings["smooth_channels"], settings["clip_sigma"], threads=threads)
+    summary = {}
+    for part, rows in training_parts(data["frame_scan"], data["labels"], settings, rng).items():
+        provenance = make_provenance("pulsar_preprocess", settings, seed, inputs=[inputs["frames"]], split=part)
+        io.write_split(outputs[part], normalised, data, rows, provenance)
+        summary[part] = {"frames": int(len(rows)), "class_counts": data["labels"][rows].sum(axis=0).tolist()}
+    log.info("%s: %s", name, summary)
+
+
+def train(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
+    """Rule pulsar_train: train model params["model"] on its dataset's train split, monitored on validation,
+    resuming from params["checkpoint"]; outputs: model (model file), history (CSV), losses (PNG)."""
+    CLASSIFIER.train(
+        train_h5=inputs["train"],
+        validation_h5=inputs["validation"],
+        settings=params["train"],
+        frames=params["frames"],
+        seed=params["seed"],
+        device=params["device"],
+        checkpoint_path=params["checkpoint"],
+        out_model=outputs["model"],
+        out_history=outputs["history"],
+        name=params["model"],
+    )
+    figures.plot_training_losses(outputs["history"], outputs["losses"], params["model"])
+
+
+def generate(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
+    """Rule pulsar_generate: classify every frame of observation params["observation"] (inputs: fil, model);
+    outputs: labels (HDF5), reduced (HDF5: the pulse frames), candidates (CSV), summary (JSON)."""
+    model, meta = CLASSIFIER.load(inputs["model"])
+    fb = read_filterbank(inputs["fil"])
+    result = classify_observation(
+        fb, model, meta, params["generate"], params["preprocess"], params["flagging"], params["downsample"], threads
+    )
+    observation = params["observation"]
+    provenance = make_provenance(
+        "pulsar_generate",
+        params["generate"],
+        inputs=[inputs["fil"], inputs["model"]],
+        observation=observation,
+        geometry=vars(result.geometry),
+    )
+    io.write_frame_labels(
+        outputs["labels"], result.probabilities, result.labels, result.coordinates, result.flags, provenance
+    )
+    io.write_reduced(outputs["reduced"], result.raw, result.kept, result.coordinates, provenance)
+    io.write_candidates(outputs["candidates"], result.kept, result.coordinates, result.probabilities)
+    summary = reduction_summary(result, fb, observation, inputs["fil"], threads)
+    write_json(outputs["summary"], summary)
+    log.info(
+        "%s: %d frames, %d kept (reduction x%.1f)",
+        observation,
+        summary["frames"],
+        summary["frames_kept"],
+        summary["reduction_factor"],
+    )
+
+
+def validate(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
+    """Rule pulsar_validate: model params["model"] on every dataset's test split (inputs: tests, in the order
+    of params["datasets"]) and every observation's data reduction (inputs: summaries, params["observations"],
+    flagging truth params["masks"]); outputs: metrics (JSON), snr and confusion (PNG)."""
+    model, meta = CLASSIFIER.load(inputs["model"])
+    settings, threshold, batch_size = (
+        params["validate"],
+        params["generate"]["threshold"],
+        params["generate"]["batch_size"],
+    )
+    thresholds = CLASSIFIER.decision_thresholds(meta, threshold)
+    trained_on, seed = params["trained_on"], params["seed"]
+    torch.set_num_threads(2)  # the throughput is quoted for 2 threads
+    per_dataset, confusion = {}, None
+    for name, path in zip(params["datasets"], inputs["tests"]):
+        d = read_datasets(path, ("frames", "labels", "snr"))
+        probabilities = CLASSIFIER.predict(model, d["frames"], batch_size)
+        per_dataset[name] = dataset_metrics(
+            d["labels"], d["snr"], probabilities, thresholds, settings["snr_bins"], in_domain=name == trained_on
+        )
+        if name == trained_on:
+            confusion = confusion_by_combination(d["labels"], CLASSIFIER.decide_labels(probabilities, thresholds))
+    observations = {
+        obs: observation_metrics(
+            read_json(path), io.read_channel_mask(params["masks"][obs]) if params["masks"].get(obs) else None
+        )
+        for obs, path in zip(params["observations"], inputs["summaries"])
+    }
+    speed = throughput(model, int(meta["frames"]["size"]), settings["throughput_frames"], batch_size, 2, seed)
+    metrics = {
+        "model": params["model"],
+        "trained_on": trained_on,
+        "geometry": meta["frames"],
+        "thresholds": thresholds.tolist(),
+        "threshold_choice": meta.get("threshold_choice", {}) if threshold == "validation" else {"rule": "fixed"},
+        "datasets": per_dataset,
+        "observations": observations,
+        "throughput": real_time(speed, meta["frames"], settings["stream"]),
+    }
+    if confusion is not None:
+        metrics["confusion"] = {"labels": confusion[0], "matrix": confusion[1].tolist()}
+    write_json(outputs["metrics"], metrics)
+    curves = {name: entry["accuracy_vs_snr"] for name, entry in per_dataset.items()}
+    figures.plot_recall_vs_snr(
+        curves, trained_on, params["model"], outputs["snr"], per_dataset.get(trained_on), float(thresholds[0])
+    )
+    figures.plot_confusion(confusion, params["model"], outputs["confusion"])
+
+
+def report(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
+    """Rule pulsar_report: the metrics table over models (inputs: metrics, in the order of params["models"])
+    as HTML and CSV, and example frames per class from one test split (inputs: examples)."""
+    metrics = {model: read_json(path) for model, path in zip(params["models"], inputs["metrics"])}
+    write_report_table(metrics, outputs["table"], outputs["csv"])
+    examples = read_datasets(inputs["examples"], ("frames", "labels", "snr"))
+    figures.plot_example_frames(
+        examples["frames"], examples["labels"], examples["snr"], outputs["examples"], seed=params["seed"]
+    )
