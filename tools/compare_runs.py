@@ -35,7 +35,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 # Values that measure the machine, not the physics.
 TIMING_KEY = re.compile(
-    r"second|seconds|_s$|^s$|/s\b|rate|per_s|throughput|latency|speed|time|duration|wall|elapsed|real.time", re.I
+    r"second|seconds|_s$|^s$|/s\b|rate|per_s|throughput|latency|speed|time|duration|wall|elapsed|real.time|^cost_", re.I
 )
 SKIP_FILES = re.compile(r"\.(png|pdf|svg|html|log|tsv)$|checkpoint\.pt$")
 

@@ -1,12 +1,11 @@
 # Lattice twin: simulate (HMC) -> convert -> preprocess -> train (flow) -> generate (NF-MCMC)
 # -> validate -> report, one chain per ensemble named in lattice.run.
-from twins.lattice.workflow import ensemble_slice, ensembles_to_run
+from twins.lattice import rules as lattice_rules
 
-LATTICE = config["lattice"]
-LATTICE_RUN = ensembles_to_run(LATTICE)
+LATTICE_RUN = lattice_rules.ensembles_to_run(config)
 # Rule-level constraint (not a global one) so other twins may use the same wildcard name.
-LATTICE_ENSEMBLE = "|".join(LATTICE_RUN)
-TWIN_TARGETS["lattice"] = [results("lattice/report/summary.html")]
+LATTICE_ENSEMBLE = lattice_rules.ensemble_pattern(config)
+TWIN_TARGETS["lattice"] = lattice_rules.targets(config)
 
 
 rule lattice_simulate:
@@ -26,7 +25,8 @@ rule lattice_simulate:
         runtime=60,
         mem_mb=2000,
     params:
-        spec=lambda wc: ensemble_slice(LATTICE, wc.ensemble, "simulate"),
+        spec=lambda wc: lattice_rules.ensemble_slice(config, wc.ensemble, "simulate"),
+        ensemble=lambda wc: wc.ensemble,
         seed=config["seed"],
     script:
         "../../scripts/lattice/simulate.py"
@@ -50,7 +50,8 @@ rule lattice_convert:
         runtime=10,
         mem_mb=2000,
     params:
-        spec=lambda wc: ensemble_slice(LATTICE, wc.ensemble, "simulate"),
+        spec=lambda wc: lattice_rules.ensemble_slice(config, wc.ensemble, "simulate"),
+        ensemble=lambda wc: wc.ensemble,
         seed=config["seed"],
     script:
         "../../scripts/lattice/convert.py"
@@ -74,7 +75,8 @@ rule lattice_preprocess:
         runtime=10,
         mem_mb=2000,
     params:
-        spec=lambda wc: ensemble_slice(LATTICE, wc.ensemble, "physics"),
+        spec=lambda wc: lattice_rules.ensemble_slice(config, wc.ensemble, "physics"),
+        ensemble=lambda wc: wc.ensemble,
     script:
         "../../scripts/lattice/preprocess.py"
 
@@ -104,7 +106,8 @@ rule lattice_train:
         runtime=60,
         mem_mb=4000,
     params:
-        spec=lambda wc: ensemble_slice(LATTICE, wc.ensemble, "train"),
+        spec=lambda wc: lattice_rules.ensemble_slice(config, wc.ensemble, "train"),
+        ensemble=lambda wc: wc.ensemble,
         seed=config["seed"],
         device=config["device"],
         # Not an output: Snakemake would delete it before a rerun, and a killed training resumes from it.
@@ -133,7 +136,8 @@ rule lattice_generate:
         runtime=30,
         mem_mb=4000,
     params:
-        spec=lambda wc: ensemble_slice(LATTICE, wc.ensemble, "generate"),
+        spec=lambda wc: lattice_rules.ensemble_slice(config, wc.ensemble, "generate"),
+        ensemble=lambda wc: wc.ensemble,
         seed=config["seed"],
     script:
         "../../scripts/lattice/generate.py"
@@ -168,16 +172,15 @@ rule lattice_validate:
         runtime=10,
         mem_mb=2000,
     params:
-        spec=lambda wc: ensemble_slice(LATTICE, wc.ensemble, "physics"),
+        spec=lambda wc: lattice_rules.ensemble_slice(config, wc.ensemble, "physics"),
+        ensemble=lambda wc: wc.ensemble,
     script:
         "../../scripts/lattice/validate.py"
 
 
 rule lattice_report:
     input:
-        summaries=expand(
-            results("lattice/validate/{ensemble}.json"), ensemble=LATTICE_RUN
-        ),
+        summaries=lattice_rules.validation_summaries(config),
     output:
         table=report(
             results("lattice/report/summary.html"),

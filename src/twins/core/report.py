@@ -52,7 +52,7 @@ def write_page(path: str | Path, title: str, sections: Iterable[str]) -> Path:
     return path
 
 
-def write_csv(path: str | Path, frame: pd.DataFrame, index: bool = True, float_format: str = "%.6g") -> Path:
+def write_csv(path: str | Path, frame: pd.DataFrame, index: bool = True, float_format: str | None = "%.6g") -> Path:
     """Write a table as CSV atomically (the machine-readable twin of a page's table)."""
     path = Path(path)
     with atomic_path(path) as tmp:

@@ -15,7 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from twins.core.config import resolve
+
 log = logging.getLogger(__name__)
+
+SETTINGS_KEY = "lattice.ensembles.<ensemble>.hmc"
 
 OMELYAN_LAMBDA = 0.1931833275037836
 INTEGRATORS = ("leapfrog", "omelyan")
@@ -86,13 +90,12 @@ def run_hmc(theory, settings: dict, rng: np.random.Generator, start: np.ndarray 
     """Thermalise (tuning eps) and produce settings['n_configs'] configurations every `thinning` trajectories.
 
     settings: integrator, trajectory_length, target_acceptance, initial_step_size, thermalisation,
-    n_configs, thinning.
+    n_configs, thinning (lattice.ensembles.<ensemble>.hmc; missing keys take the schema's defaults).
     """
+    settings = resolve(SETTINGS_KEY, settings)
     tau = float(settings["trajectory_length"])
     target = float(settings["target_acceptance"])
     integrator = settings["integrator"]
-    if not 0 < target < 1:
-        raise ValueError(f"hmc.target_acceptance must be in (0, 1), got {target}")
     x = np.zeros(theory.field_shape()) if start is None else np.array(start, dtype=np.float64)
     log_eps = math.log(float(settings["initial_step_size"]))
     started = time.perf_counter()

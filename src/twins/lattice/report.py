@@ -1,15 +1,31 @@
-"""The lattice report: observable table with pulls, cost per independent configuration, acceptance vs L."""
+"""The lattice report: observable table with pulls, cost per independent configuration (HTML page through
+twins.core.report, cost table also as CSV)."""
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 
 import pandas as pd
 
-from twins.core.io import atomic_path, read_json
-from twins.core.plots import new_figure, save_figure
+from twins.core.report import escape, table, write_csv, write_page
+
+TITLE = "Lattice twin"
+COST_COLUMNS = (
+    "ensemble",
+    "hmc_acceptance",
+    "nf_acceptance",
+    "nf_ess",
+    "tau_int_hmc",
+    "tau_int_nf",
+    "seconds_hmc",
+    "seconds_nf_training",
+    "seconds_nf_generation",
+    "cost_hmc",
+    "cost_nf",
+    "cost_nf_without_training",
+    "nf_fraction_positive",
+)
 
 
 def _fmt(obs: dict | None) -> str:
@@ -17,6 +33,7 @@ def _fmt(obs: dict | None) -> str:
 
 
 def observable_table(results: list[dict]) -> pd.DataFrame:
+    """One row per ensemble and observable: HMC, NF-MCMC (value ± error (tau_int)), exact value and pulls."""
     rows = []
     for res in results:
         for row in res["observables"]:
@@ -36,64 +53,24 @@ def observable_table(results: list[dict]) -> pd.DataFrame:
 
 
 def cost_table(results: list[dict]) -> pd.DataFrame:
-    keys = [
-        "ensemble",
-        "hmc_acceptance",
-        "nf_acceptance",
-        "nf_ess",
-        "tau_int_hmc",
-        "tau_int_nf",
-        "seconds_hmc",
-        "seconds_nf_training",
-        "seconds_nf_generation",
-        "cost_hmc",
-        "cost_nf",
-        "cost_nf_without_training",
-        "nf_fraction_positive",
-    ]
-    return pd.DataFrame([{k: res["summary"][k] for k in keys} for res in results])
+    """One row per ensemble: acceptance, ESS, tau_int, seconds and cost per independent configuration."""
+    return pd.DataFrame([{k: res["summary"][k] for k in COST_COLUMNS} for res in results])
 
 
-def couplings_label(summary: dict) -> str:
-    return f"{summary['theory']} " + ", ".join(f"{k}={v}" for k, v in sorted(summary["couplings"].items()))
-
-
-def plot_acceptance_vs_size(results: list[dict], path: str | Path) -> None:
-    """NF-MCMC acceptance against the linear lattice size L, one line per theory and couplings."""
-    groups: dict[str, list[tuple[int, float]]] = {}
-    for res in results:
-        s = res["summary"]
-        groups.setdefault(couplings_label(s), []).append((max(s["shape"]), s["nf_acceptance"]))
-    fig = new_figure((5.5, 4.0))
-    ax = fig.subplots()
-    for i, (label, points) in enumerate(sorted(groups.items())):
-        points.sort()
-        ax.plot([p[0] for p in points], [p[1] for p in points], "o-", color=f"C{i}", label=label)
-    ax.set_xlabel("lattice size L")
-    ax.set_ylabel("NF-MCMC acceptance")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    save_figure(fig, path)
-
-
-def make_report(validation_jsons: list[str | Path], out_html, out_csv, out_acceptance) -> None:
-    results = [read_json(p) for p in validation_jsons]
-    observables = observable_table(results)
+def write_report(results: list[dict], out_html: str | Path, out_csv: str | Path) -> None:
+    """The page (observables, costs, run summaries) and the cost table as CSV, from lattice_validate's records."""
     costs = cost_table(results)
-    with atomic_path(out_csv) as tmp:
-        costs.to_csv(tmp, index=False)
-    plot_acceptance_vs_size(results, out_acceptance)
-    body = (
-        "<h2>Observables (value ± Γ-method error, τ_int in Wolff's convention)</h2>"
-        + observables.to_html(index=False, escape=True)
-        + "<h2>Acceptance, ESS and cost per independent configuration (seconds; NF includes training)</h2>"
-        + costs.to_html(index=False, float_format=lambda v: f"{v:.4g}")
-        + "<h2>Run summaries</h2><pre>"
-        + html.escape(json.dumps([r["summary"] for r in results], indent=1, sort_keys=True))
-        + "</pre>"
+    # full precision in the CSV, as pandas writes it: the machine-readable figures are not rounded
+    write_csv(out_csv, costs, index=False, float_format=None)
+    summaries = json.dumps([r["summary"] for r in results], indent=1, sort_keys=True)
+    write_page(
+        out_html,
+        TITLE,
+        [
+            "<h3>Observables (value ± Γ-method error, τ_int in Wolff's convention)</h3>",
+            table(observable_table(results), digits=6, index=False),
+            "<h3>Acceptance, ESS and cost per independent configuration (seconds; NF includes training)</h3>",
+            table(costs, digits=4, index=False),
+            f"<h3>Run summaries</h3><pre>{escape(summaries)}</pre>",
+        ],
     )
-    with atomic_path(out_html) as tmp:
-        tmp.write_text(
-            f"<html><head><meta charset='utf-8'><title>Lattice twin</title></head><body>{body}</body></html>\n"
-        )

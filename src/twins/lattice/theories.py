@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-THEORIES = ("phi4", "u1")
+from twins.core.config import resolve
 
 
 def phi4_from_hopping(kappa: float, lam_h: float, d: int) -> tuple[float, float]:
@@ -128,32 +128,36 @@ class U1:
         return wrap_angle(cls.plaquettes(theta)).sum(axis=(-2, -1)) / (2 * np.pi)
 
 
+# The schema key of one ensemble entry; a library caller's settings are checked against it (any name will do).
+ENSEMBLE_KEY = "lattice.ensembles.<ensemble>"
+
+
 def make_theory(theory: str, shape, couplings: dict) -> Phi4 | U1:
-    """A theory from its config entry: couplings {form: albergo|hopping|canonical, ...} or {beta}."""
-    shape = tuple(int(n) for n in shape)
-    if not shape or min(shape) < 2:
-        raise ValueError(f"lattice shape {list(shape)} needs at least one dimension and every extent >= 2")
+    """A theory from its config entry: couplings {form: albergo|hopping|canonical, ...} or {beta}.
+
+    The schema (lattice.ensembles.<ensemble>) checks the theory name, the extents, the coupling form and
+    ranges; the checks across keys it cannot express (which couplings a form needs, U(1) in 2D) are here.
+    """
+    entry = resolve(ENSEMBLE_KEY, {"theory": theory, "shape": list(shape), "couplings": dict(couplings)})
+    shape = tuple(int(n) for n in entry["shape"])
     if theory == "phi4":
-        form = couplings.get("form", "albergo")
-        need = {"albergo": ("m2", "lam"), "hopping": ("kappa", "lam"), "canonical": ("m2", "lam")}
-        if form not in need:
-            raise ValueError(f"couplings.form '{form}' unknown; use one of {sorted(need)}")
-        missing = [k for k in need[form] if k not in couplings]
-        if missing:
-            raise ValueError(f"phi4 couplings in form '{form}' need keys {list(need[form])}; missing {missing}")
-        if form == "albergo":
-            m2, lam = float(couplings["m2"]), float(couplings["lam"])
-        elif form == "hopping":
-            m2, lam = phi4_from_hopping(float(couplings["kappa"]), float(couplings["lam"]), len(shape))
-        else:
-            m2, lam = phi4_from_canonical(float(couplings["m2"]), float(couplings["lam"]))
-        if lam < 0:
-            raise ValueError(f"phi4 needs lam >= 0 for a bounded action, got {lam}")
-        return Phi4(shape, m2, lam)
-    if theory == "u1":
-        if len(shape) != 2:
-            raise ValueError(f"u1 is implemented in 2D only; got shape {list(shape)}")
-        if "beta" not in couplings:
-            raise ValueError("u1 couplings need 'beta'")
-        return U1(shape, float(couplings["beta"]))
-    raise ValueError(f"theory '{theory}' unknown; use one of {THEORIES}")
+        return Phi4(shape, *_phi4_couplings(couplings, len(shape)))
+    if len(shape) != 2:
+        raise ValueError(f"u1 is implemented in 2D only; got shape {list(shape)}")
+    if "beta" not in couplings:
+        raise ValueError("u1 couplings need 'beta'")
+    return U1(shape, float(couplings["beta"]))
+
+
+def _phi4_couplings(couplings: dict, d: int) -> tuple[float, float]:
+    """(m2, lam) of our convention from phi^4 couplings in any of the three forms."""
+    form = couplings.get("form", "albergo")  # not a schema default: the files record the couplings as configured
+    need = {"albergo": ("m2", "lam"), "hopping": ("kappa", "lam"), "canonical": ("m2", "lam")}
+    missing = [k for k in need[form] if k not in couplings]
+    if missing:
+        raise ValueError(f"phi4 couplings in form '{form}' need keys {list(need[form])}; missing {missing}")
+    if form == "albergo":
+        return float(couplings["m2"]), float(couplings["lam"])
+    if form == "hopping":
+        return phi4_from_hopping(float(couplings["kappa"]), float(couplings["lam"]), d)
+    return phi4_from_canonical(float(couplings["m2"]), float(couplings["lam"]))

@@ -8,8 +8,9 @@ import h5py
 import numpy as np
 import pytest
 
-from tests.helpers import make_workdir, planned_jobs, planned_jobs_with, snakemake
+from tests.helpers import finished_workdir, planned_jobs, planned_jobs_with, snakemake
 from twins.core.io import get_provenance
+from twins.core.model_file import load_model
 from twins.lattice.io import read_ensemble
 
 pytestmark = pytest.mark.workflow
@@ -44,15 +45,15 @@ AFTER_TRAINING = {"lattice_train", "lattice_generate", "lattice_validate", "latt
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-    path = make_workdir(tmp_path_factory.mktemp("lattice"), TINY)
-    snakemake(path, "--cores", "2", "--configfile", "tiny.yaml")
-    return path
+    return finished_workdir(tmp_path_factory, "lattice", TINY)
 
 
 def test_chain_writes_ensembles_observables_and_report(workdir):
     hmc = read_ensemble(workdir / "results/lattice/hmc/tiny_phi4.h5")
     assert hmc.configs.shape == (200, 4, 4) and hmc.attrs["algorithm"] == "hmc-omelyan"
     assert hmc.attrs["couplings_albergo"]["m2"] == pytest.approx(-4.0)
+    model = load_model(workdir / "results/lattice/models/tiny_u1/model.pt", "lattice", "u1", "rule lattice_train")
+    assert model.meta["spec"]["flow"]["layers"] == 2 and model.meta["provenance"]["step"] == "lattice_train"
     nf = read_ensemble(workdir / "results/lattice/nfmcmc/tiny_u1.h5")
     assert nf.configs.shape == (100, 2, 4, 4) and nf.attrs["algorithm"] == "nf-mcmc"
     with h5py.File(workdir / "results/lattice/hmc/tiny_u1.h5") as f:  # the layout, read without our code

@@ -83,3 +83,12 @@ def test_u1_hmc_matches_exact_character_expansion():
 def test_bad_hmc_settings_are_named():
     with pytest.raises(ValueError, match="integrator"):
         run_hmc(PHI4, {**SETTINGS, "integrator": "rk4", "thermalisation": 1}, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="target_acceptance"):
+        run_hmc(PHI4, {**SETTINGS, "target_acceptance": 1.0, "thermalisation": 1}, np.random.default_rng(0))
+
+
+def test_missing_hmc_settings_take_the_schema_defaults():
+    """A library caller gets the workflow's defaults (omelyan, thinning 1, ...) from the schema."""
+    theory = Phi4((4, 4), m2=-4.0, lam=8.0)
+    chain = run_hmc(theory, {"thermalisation": 5, "n_configs": 10}, np.random.default_rng(0))
+    assert chain.configs.shape == (10, 4, 4) and list(chain.trajectory) == list(range(1, 11))

@@ -1,4 +1,5 @@
-"""NF-MCMC: independence Metropolis with the trained flow as proposal (float64 on the CPU).
+"""NF-MCMC: independence Metropolis with the trained flow as proposal (float64 on the CPU), and the effective
+sample size of the flow as an importance sampler.
 
 A proposal x' ~ q replaces the current x with probability min(1, w(x') / w(x)), w = exp(-S - log q);
 the chain is exact for any flow, the flow only sets the acceptance. Torch draws the proposals and numpy
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from twins.lattice.flows import torch_action
+from twins.lattice.models import torch_action
 
 
 @dataclass
@@ -27,6 +28,13 @@ class NFChain:
     @property
     def acceptance(self) -> float:
         return float(self.accepted[1:].mean()) if self.accepted.size > 1 else float("nan")
+
+
+def effective_sample_size(log_weights: torch.Tensor) -> float:
+    """Normalised ESS = (sum w)^2 / (N sum w^2) in [0, 1], from log importance weights (N,)."""
+    lw = log_weights - log_weights.max()
+    w = torch.exp(lw)
+    return float(w.sum() ** 2 / (w.numel() * (w**2).sum()))
 
 
 def independence_metropolis(flow, theory, n_configs: int, batch_size: int, seed: int) -> NFChain:
