@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from twins.calo.geometry import load_geometry  # noqa: E402
-from twins.calo.simulate import simulate_showers  # noqa: E402
+from twins.calo.simulators import simulate_showers  # noqa: E402
 from twins.core.config import validate_config  # noqa: E402
 
 # Peak RSS of a fresh process converting the files. The high-water mark is reset first (Linux
@@ -30,7 +30,7 @@ import re, sys
 with open("/proc/self/clear_refs", "w") as f:
     f.write("5")
 sys.path.insert(0, {src!r})
-from twins.calo.convert import convert_root_to_hdf5
+from twins.calo.io import convert_root_to_hdf5
 convert_root_to_hdf5({files!r}, {out!r}, {{"step_size": 200}})
 print(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1))
 """
@@ -51,31 +51,36 @@ def simulator_speed(config: dict, n: int) -> tuple[float, object]:
 
 
 def generator_speeds(config: dict, sample, workdir: Path) -> dict[str, tuple[float, str]]:
-    """Showers/s of every generator at the demo conditions: the trained demo model where the demo ran;
-    for the 3DGAN otherwise an untrained generator of the demo architecture (speed does not depend on weights)."""
-    from twins.calo.models import MODELS, get_model
+    """Showers/s of every generator at the demo conditions, sampled through twins.calo.models.sample (as the
+    calo_generate step does): the trained demo model where the demo ran; for the 3DGAN otherwise an untrained
+    generator of the demo architecture (speed does not depend on weights)."""
+    from twins.calo import models
 
+    validation = REPO / "results/calo/preprocess/validation.h5"  # CaloINN's temperature `auto` is chosen on it
     speeds = {}
-    for name in MODELS:
+    for name in models.MODELS:
         model = REPO / f"results/calo/models/{name}/model.pt"
         source = "trained demo model"
         if not model.exists():
             if name != "gan3d":
                 continue
-            from twins.calo.train import save_untrained_generator
+            from twins.calo.models.gan3d.train import save_untrained_generator
 
             model = workdir / "untrained.pt"
             save_untrained_generator(
                 model, config["calo"]["train"]["gan3d"], sample.cells.shape[1:], config["calo"]["preprocess"], seed=1
             )
             source = "untrained generator at the demo architecture"
-        _, speed = get_model(name).generate(model, sample.energy, sample.theta, batch_size=256, seed=1, device="cpu")
-        speeds[name] = (speed, source)
+        settings = {**config["calo"]["generate"], "batch_size": 256}
+        generated = models.sample(
+            name, model, sample.energy, sample.theta, settings, seed=1, device="cpu", validation_h5=validation
+        )
+        speeds[name] = (generated.showers_per_second, source)
     return speeds
 
 
 def convert_peak_memory_mb(geometry, n: int, workdir: Path) -> float:
-    from twins.calo.rootio import write_showers_root
+    from twins.calo.io import write_showers_root
 
     rng = np.random.default_rng(2)
     files = []

@@ -15,12 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "calo"))
-from test_caloinn import write_split  # noqa: E402  (the toy split writer of the tests)
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.calo.calo_samples import write_caloinn_split  # noqa: E402  (the toy split writer of the tests)
 from twins.calo.models import train_model  # noqa: E402
+from twins.core.model_file import load_model  # noqa: E402
 
 GRID = (3, 3, 5)
 
@@ -44,8 +43,8 @@ def main() -> None:
     rows, states = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        write_split(tmp / "train.h5", *toy(args.showers, np.random.default_rng(0)))
-        write_split(tmp / "validation.h5", *toy(args.showers // 4, np.random.default_rng(1)))
+        write_caloinn_split(tmp / "train.h5", *toy(args.showers, np.random.default_rng(0)), 1e-4)
+        write_caloinn_split(tmp / "validation.h5", *toy(args.showers // 4, np.random.default_rng(1)), 1e-4)
         for processes in (1, 2):
             out = tmp / f"p{processes}"
             train_model(
@@ -62,7 +61,7 @@ def main() -> None:
                 threads=2,
             )
             history = pd.read_csv(out / "history.csv")
-            states[processes] = torch.load(out / "model.pt", weights_only=False)["flow_state"]
+            states[processes] = load_model(out / "model.pt", "calo", "caloinn", "benchmark_ddp").weights["flow"]
             rows.append(
                 {
                     "processes": processes,

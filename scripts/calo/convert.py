@@ -1,11 +1,6 @@
 """ROOT (simulated chunks or external Geant4 files) -> one HDF5 file (rule calo_convert)."""
 
-from twins.calo.convert import convert_showers
-from twins.core.logs import to_file
+from twins.calo.steps import convert
+from twins.core.steps import run
 
-with to_file(snakemake.log[0]):
-    convert_showers(
-        root_files=list(snakemake.input.showers),
-        out_h5=snakemake.output.showers,
-        settings=snakemake.params.convert,
-    )
+run(convert, snakemake)

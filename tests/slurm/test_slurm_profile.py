@@ -17,6 +17,7 @@ import torch
 import yaml
 
 from tests.helpers import REPO, make_workdir, snakemake
+from twins.core.model_file import load_model
 
 pytestmark = pytest.mark.slurm
 
@@ -142,11 +143,11 @@ def test_outputs_equal_a_local_run_with_the_same_seed(slurm_run, tmp_path):
             assert set(a) == set(b)
             for key in a:
                 np.testing.assert_array_equal(a[key][()], b[key][()], err_msg=f"{name}:{key}")
-    slurm_model = torch.load(slurm_dir / TARGET, map_location="cpu", weights_only=False)
-    local_model = torch.load(local_dir / TARGET, map_location="cpu", weights_only=False)
-    assert slurm_model["generator_state"].keys() == local_model["generator_state"].keys()
-    for key, value in local_model["generator_state"].items():
-        torch.testing.assert_close(slurm_model["generator_state"][key], value, rtol=0, atol=0, msg=key)
+    slurm_model = load_model(slurm_dir / TARGET, "calo", "gan3d", "the slurm run").weights["generator"]
+    local_model = load_model(local_dir / TARGET, "calo", "gan3d", "the local run").weights["generator"]
+    assert slurm_model.keys() == local_model.keys()
+    for key, value in local_model.items():
+        torch.testing.assert_close(slurm_model[key], value, rtol=0, atol=0, msg=key)
 
 
 def test_a_failing_job_is_reported_and_retried_per_the_profile(tmp_path, slurm_env):

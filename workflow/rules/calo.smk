@@ -43,6 +43,7 @@ rule calo_simulate:
     params:
         simulate=config["calo"]["simulate"],
         seed=config["seed"],
+        chunk=lambda wc: int(wc.chunk),
     script:
         "../../scripts/calo/simulate.py"
 
@@ -126,6 +127,8 @@ rule calo_train:
         # The checkpoint is not an output: Snakemake would delete it before a rerun, and a
         # killed training must resume from it.
         checkpoint=lambda wc: results(f"calo/models/{wc.model}/checkpoint.pt"),
+        model=lambda wc: wc.model,
+        gpus=lambda wc, resources: resources.gpu,
     script:
         "../../scripts/calo/train.py"
 
@@ -156,6 +159,7 @@ rule calo_generate:
         generate=lambda wc: calo_rules.generate_settings(config, wc.model),
         seed=config["seed"],
         device=config["device"],
+        model=lambda wc: wc.model,
     script:
         "../../scripts/calo/generate.py"
 
@@ -195,6 +199,7 @@ rule calo_validate:
     params:
         validate=config["calo"]["validate"],
         seed=config["seed"],
+        model=lambda wc: wc.model,
     script:
         "../../scripts/calo/validate.py"
 

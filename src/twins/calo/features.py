@@ -17,7 +17,6 @@ import numpy as np
 
 from twins.calo.showers import ShowerSample
 
-DEFAULT_HIT_THRESHOLD_GEV = 1.0e-5  # 10 keV: a cell above this counts as hit
 LOG_FLOOR_GEV = 1.0e-8  # added before log10 of layer energies, so empty layers stay finite
 
 
@@ -180,7 +179,8 @@ def check_grid(sample: ShowerSample, geometry, name: str = "sample") -> None:
 def shower_features(
     sample: ShowerSample,
     geometry,
-    hit_threshold_gev: float = DEFAULT_HIT_THRESHOLD_GEV,
+    *,
+    hit_threshold_gev: float,
     radial_edges_mm: np.ndarray | None = None,
     chunk_size: int = 256,
 ) -> ShowerFeatures:
@@ -188,6 +188,8 @@ def shower_features(
 
     geometry: needs nx, ny, nz, cell_size_x_mm, cell_size_y_mm, layer_thickness_mm,
     material.radiation_length_mm and cell_centres_mm() -> (x (nx,), y (ny,), z (nz,)) in mm.
+    hit_threshold_gev: cells above it count for n_hit and cell_energies_gev (the workflow passes
+    calo.validate.hit_threshold_gev; keep it equal to the readout threshold).
     radial_edges_mm: increasing edges starting at 0; default one cell pitch per bin.
     """
     check_grid(sample, geometry)
@@ -201,48 +203,25 @@ def shower_features(
         raise ValueError(f"radial_edges_mm must be increasing and start at 0; got {edges}")
 
     x, y, _ = (np.asarray(c, dtype=np.float64) for c in geometry.cell_centres_mm())
-    nz = geometry.nz
-    layer_depth_x0 = (np.arange(nz) + 0.5) * geometry.layer_thickness_mm / geometry.material.radiation_length_mm
-    n, n_r = len(sample), len(edges) - 1
-
-    layer_energy = np.empty((n, nz))
-    centre_x, centre_y = np.empty((n, nz)), np.empty((n, nz))
-    width_x, width_y = np.empty((n, nz)), np.empty((n, nz))
-    radial_energy = np.empty((n, n_r))
-    mean_radius = np.empty(n)
-    n_hit = np.empty(n, dtype=np.int64)
+    nz, n, n_r = geometry.nz, len(sample), len(edges) - 1
+    per_shower = {
+        **{name: np.empty((n, nz)) for name in ("layer_energy", "centre_x", "centre_y", "width_x", "width_y")},
+        "radial_energy": np.empty((n, n_r)),
+        "mean_radius": np.empty(n),
+        "n_hit": np.empty(n, dtype=np.int64),
+    }
     cell_energies = []
-
     for start in range(0, n, chunk_size):
         stop = min(start + chunk_size, n)
         cells = np.asarray(sample.cells[start:stop], dtype=np.float64)  # (c, nx, ny, nz)
-        e_layer = cells.sum(axis=(1, 2))  # (c, nz)
-        e_x = cells.sum(axis=2)  # (c, nx, nz)
-        e_y = cells.sum(axis=1)  # (c, ny, nz)
-        cx = _safe_divide(np.einsum("cxz,x->cz", e_x, x), e_layer)
-        cy = _safe_divide(np.einsum("cyz,y->cz", e_y, y), e_layer)
-        wx2 = _safe_divide(np.einsum("cxz,x->cz", e_x, x**2), e_layer) - cx**2
-        wy2 = _safe_divide(np.einsum("cyz,y->cz", e_y, y**2), e_layer) - cy**2
-
-        # distance of every cell from the layer's centre of energy
-        dx2 = (x[None, :, None] - cx[:, None, :]) ** 2  # (c, nx, nz)
-        dy2 = (y[None, :, None] - cy[:, None, :]) ** 2  # (c, ny, nz)
-        r = np.sqrt(dx2[:, :, None, :] + dy2[:, None, :, :])  # (c, nx, ny, nz)
-        r_bin = np.clip(np.searchsorted(edges, r, side="right") - 1, 0, n_r - 1)
-        flat_bin = (np.arange(stop - start)[:, None, None, None] * n_r + r_bin).ravel()
-        radial = np.bincount(flat_bin, weights=cells.ravel(), minlength=(stop - start) * n_r)
-        e_total = e_layer.sum(axis=1)
-
-        layer_energy[start:stop] = e_layer
-        centre_x[start:stop], centre_y[start:stop] = cx, cy
-        width_x[start:stop] = np.sqrt(np.clip(wx2, 0.0, None))
-        width_y[start:stop] = np.sqrt(np.clip(wy2, 0.0, None))
-        radial_energy[start:stop] = radial.reshape(stop - start, n_r)
-        mean_radius[start:stop] = _safe_divide((cells * r).sum(axis=(1, 2, 3)), e_total)
+        for name, values in _chunk_features(cells, x, y, edges).items():
+            per_shower[name][start:stop] = values
         hit = cells > hit_threshold_gev
-        n_hit[start:stop] = hit.sum(axis=(1, 2, 3))
+        per_shower["n_hit"][start:stop] = hit.sum(axis=(1, 2, 3))
         cell_energies.append(cells[hit].astype(np.float32))
 
+    layer_energy = per_shower["layer_energy"]
+    layer_depth_x0 = (np.arange(nz) + 0.5) * geometry.layer_thickness_mm / geometry.material.radiation_length_mm
     deposited = layer_energy.sum(axis=1)
     return ShowerFeatures(
         incident_energy_gev=incident,
@@ -251,14 +230,47 @@ def shower_features(
         layer_energy_gev=layer_energy,
         layer_depth_x0=layer_depth_x0,
         depth_centroid_x0=_safe_divide(layer_energy @ layer_depth_x0, deposited),
-        centre_x_mm=centre_x,
-        centre_y_mm=centre_y,
-        width_x_mm=width_x,
-        width_y_mm=width_y,
+        centre_x_mm=per_shower["centre_x"],
+        centre_y_mm=per_shower["centre_y"],
+        width_x_mm=per_shower["width_x"],
+        width_y_mm=per_shower["width_y"],
         radial_edges_mm=edges,
-        radial_energy_gev=radial_energy,
-        mean_radius_mm=mean_radius,
-        n_hit=n_hit,
+        radial_energy_gev=per_shower["radial_energy"],
+        mean_radius_mm=per_shower["mean_radius"],
+        n_hit=per_shower["n_hit"],
         cell_energies_gev=np.concatenate(cell_energies) if cell_energies else np.empty(0, np.float32),
         hit_threshold_gev=float(hit_threshold_gev),
     )
+
+
+def _chunk_features(cells: np.ndarray, x: np.ndarray, y: np.ndarray, edges: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-layer moments and the radial profile of a chunk of showers, cells float64 (c, nx, ny, nz) GeV on cell
+    centres x (nx,), y (ny,) mm: layer_energy, centre_x/y and width_x/y (c, nz), radial_energy (c, n_r) around
+    each layer's centre of energy, mean_radius (c,)."""
+    n_r = len(edges) - 1
+    e_layer = cells.sum(axis=(1, 2))  # (c, nz)
+    e_x = cells.sum(axis=2)  # (c, nx, nz)
+    e_y = cells.sum(axis=1)  # (c, ny, nz)
+    cx = _safe_divide(np.einsum("cxz,x->cz", e_x, x), e_layer)
+    cy = _safe_divide(np.einsum("cyz,y->cz", e_y, y), e_layer)
+    wx2 = _safe_divide(np.einsum("cxz,x->cz", e_x, x**2), e_layer) - cx**2
+    wy2 = _safe_divide(np.einsum("cyz,y->cz", e_y, y**2), e_layer) - cy**2
+
+    # distance of every cell from the layer's centre of energy
+    dx2 = (x[None, :, None] - cx[:, None, :]) ** 2  # (c, nx, nz)
+    dy2 = (y[None, :, None] - cy[:, None, :]) ** 2  # (c, ny, nz)
+    r = np.sqrt(dx2[:, :, None, :] + dy2[:, None, :, :])  # (c, nx, ny, nz)
+    r_bin = np.clip(np.searchsorted(edges, r, side="right") - 1, 0, n_r - 1)
+    c = len(cells)
+    flat_bin = (np.arange(c)[:, None, None, None] * n_r + r_bin).ravel()
+    radial = np.bincount(flat_bin, weights=cells.ravel(), minlength=c * n_r)
+    e_total = e_layer.sum(axis=1)
+    return {
+        "layer_energy": e_layer,
+        "centre_x": cx,
+        "centre_y": cy,
+        "width_x": np.sqrt(np.clip(wx2, 0.0, None)),
+        "width_y": np.sqrt(np.clip(wy2, 0.0, None)),
+        "radial_energy": radial.reshape(c, n_r),
+        "mean_radius": _safe_divide((cells * r).sum(axis=(1, 2, 3)), e_total),
+    }

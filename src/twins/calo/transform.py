@@ -12,31 +12,36 @@ from typing import Any
 
 import numpy as np
 
-ALLOWED_KEYS = {"cell_threshold_gev", "power", "cell_scale", "normalise_by_incident", "energy_scale_gev"}
+from twins.core.config import defaults, resolve
+
+_KEY = "calo.preprocess"
+# The schema's calo.preprocess defaults: a transform built without a value takes the workflow's.
+_DEFAULTS = defaults(_KEY)
 
 
 @dataclass(frozen=True)
 class ShowerTransform:
-    cell_threshold_gev: float = 1.0e-4  # cells below are zeroed: the readout threshold
-    power: float = 0.85
-    cell_scale: float = 1.0  # multiplies cells (GeV, or E/E_inc) before the power
-    normalise_by_incident: bool = False
-    energy_scale_gev: float = 100.0  # conditions carry E / energy_scale_gev
+    """cell_threshold_gev: cells below are zeroed (the readout threshold); power: the exponent of the cells;
+    cell_scale: multiplies cells (GeV, or E/E_inc) before the power; normalise_by_incident: divide the cells
+    by the incident energy first; energy_scale_gev: conditions carry E / energy_scale_gev. Ranges as the
+    calo.preprocess schema (ConfigError, a ValueError, names the key)."""
+
+    cell_threshold_gev: float = _DEFAULTS["cell_threshold_gev"]
+    power: float = _DEFAULTS["power"]
+    cell_scale: float = _DEFAULTS["cell_scale"]
+    normalise_by_incident: bool = _DEFAULTS["normalise_by_incident"]
+    energy_scale_gev: float = _DEFAULTS["energy_scale_gev"]
 
     def __post_init__(self) -> None:
-        if not 0 < self.power <= 1:
-            raise ValueError(f"calo.preprocess.power must be in (0, 1]; got {self.power}")
-        if self.cell_scale <= 0 or self.energy_scale_gev <= 0:
-            raise ValueError("calo.preprocess.cell_scale and energy_scale_gev must be positive")
-        if self.cell_threshold_gev < 0:
-            raise ValueError(f"calo.preprocess.cell_threshold_gev must be >= 0; got {self.cell_threshold_gev}")
+        resolve(_KEY, asdict(self))  # the schema's range checks
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> ShowerTransform:
-        unknown = set(settings) - ALLOWED_KEYS
-        if unknown:
-            raise ValueError(f"unknown calo.preprocess key(s) {sorted(unknown)}; allowed: {sorted(ALLOWED_KEYS)}")
-        return cls(**settings)
+        """The transform of a calo.preprocess slice (its `split` ignored) or of a saved `to_dict()` record; keys
+        left out take the schema's defaults, unknown keys raise."""
+        resolved = resolve(_KEY, settings)
+        resolved.pop("split")
+        return cls(**resolved)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,3 +71,12 @@ class ShowerTransform:
     def encode_conditions(self, energy, theta) -> np.ndarray:
         """(N, 2) float32: [E / energy_scale_gev, theta in rad], the generator's conditioning input."""
         return np.stack([np.asarray(energy) / self.energy_scale_gev, np.asarray(theta)], axis=1).astype(np.float32)
+
+    def training_arrays(self, cells, energy, theta, pdg) -> dict[str, np.ndarray]:
+        """What a training split holds for N showers (cells (N, nx, ny, nz) GeV, energy (N,) GeV, theta (N,)
+        rad, pdg (N,)): `showers` after the readout threshold, `x` float32 in model space, `conditions`
+        (N, 2) float32, and energy, theta, pdg as given."""
+        showers = self.apply_threshold(cells)
+        x = self.forward(showers, energy).astype(np.float32)
+        conditions = self.encode_conditions(energy, theta)
+        return {"showers": showers, "x": x, "conditions": conditions, "energy": energy, "theta": theta, "pdg": pdg}
