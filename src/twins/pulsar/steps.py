@@ -3,7 +3,9 @@
 Every step has the signature step(inputs, outputs, params, threads) of twins.core.steps: the rule's named input
 and output files, its params (the config slice, the seed, and the wildcards the step needs) and its thread
 count. The physics (pulsar_dt, rfi_gen, truth, frames, normalisation, flagging, training_sets, reduction), the
-classifier (models) and the metrics live in the modules these steps call.
+classifier (models) and the metrics live in the modules these steps call. The generators, the classifier, its
+metrics and the figures are imported inside the steps that use them: the data steps start without torch or
+matplotlib.
 """
 
 from __future__ import annotations
@@ -12,28 +14,33 @@ import logging
 import time
 
 import numpy as np
-import torch
 
 from twins.core.io import read_datasets, read_json, write_json
 from twins.core.provenance import make_provenance
 from twins.core.seeding import derive_seed
-from twins.pulsar import figures, io, models, pulsar_dt, rfi_gen
+from twins.pulsar import io
 from twins.pulsar.filterbank import read_filterbank
 from twins.pulsar.frames import FrameGeometry, cut_frames
-from twins.pulsar.metrics import confusion_by_combination, dataset_metrics, observation_metrics, real_time, throughput
 from twins.pulsar.normalisation import normalise_frames
-from twins.pulsar.reduction import classify_observation, reduction_summary
-from twins.pulsar.report import write_report_table
 from twins.pulsar.telescope import load_telescope
 from twins.pulsar.training_sets import training_parts
 
 log = logging.getLogger(__name__)
-CLASSIFIER = models.get_model()
+
+
+def _classifier():
+    """The frame classifier (twins.pulsar.models): imported by the steps that use it only, so that the data
+    steps start without torch."""
+    from twins.pulsar import models
+
+    return models.get_model()
 
 
 def simulate(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
     """Rule pulsar_simulate: dataset params["name"] with its generator (pulsar_dt or rfi_gen) and its own seed;
     inputs: telescope (preset YAML); outputs: fil (filterbank), truth (HDF5), summary (JSON)."""
+    from twins.pulsar import pulsar_dt, rfi_gen
+
     name, settings, seed = params["name"], params["dataset"], params["seed"]
     geometry = FrameGeometry.from_config(params["frames"])
     telescope = load_telescope(inputs["telescope"])
@@ -100,7 +107,9 @@ def preprocess(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> N
 def train(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
     """Rule pulsar_train: train model params["model"] on its dataset's train split, monitored on validation,
     resuming from params["checkpoint"]; outputs: model (model file), history (CSV), losses (PNG)."""
-    CLASSIFIER.train(
+    from twins.pulsar import figures
+
+    _classifier().train(
         train_h5=inputs["train"],
         validation_h5=inputs["validation"],
         settings=params["train"],
@@ -118,7 +127,9 @@ def train(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
 def generate(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
     """Rule pulsar_generate: classify every frame of observation params["observation"] (inputs: fil, model);
     outputs: labels (HDF5), reduced (HDF5: the pulse frames), candidates (CSV), summary (JSON)."""
-    model, meta = CLASSIFIER.load(inputs["model"])
+    from twins.pulsar.reduction import classify_observation, reduction_summary
+
+    model, meta = _classifier().load(inputs["model"])
     fb = read_filterbank(inputs["fil"])
     result = classify_observation(
         fb, model, meta, params["generate"], params["preprocess"], params["flagging"], params["downsample"], threads
@@ -151,24 +162,36 @@ def validate(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> Non
     """Rule pulsar_validate: model params["model"] on every dataset's test split (inputs: tests, in the order
     of params["datasets"]) and every observation's data reduction (inputs: summaries, params["observations"],
     flagging truth params["masks"]); outputs: metrics (JSON), snr and confusion (PNG)."""
-    model, meta = CLASSIFIER.load(inputs["model"])
+    import torch
+
+    from twins.pulsar import figures
+    from twins.pulsar.metrics import (
+        confusion_by_combination,
+        dataset_metrics,
+        observation_metrics,
+        real_time,
+        throughput,
+    )
+
+    classifier = _classifier()
+    model, meta = classifier.load(inputs["model"])
     settings, threshold, batch_size = (
         params["validate"],
         params["generate"]["threshold"],
         params["generate"]["batch_size"],
     )
-    thresholds = CLASSIFIER.decision_thresholds(meta, threshold)
+    thresholds = classifier.decision_thresholds(meta, threshold)
     trained_on, seed = params["trained_on"], params["seed"]
     torch.set_num_threads(2)  # the throughput is quoted for 2 threads
     per_dataset, confusion = {}, None
     for name, path in zip(params["datasets"], inputs["tests"]):
         d = read_datasets(path, ("frames", "labels", "snr"))
-        probabilities = CLASSIFIER.predict(model, d["frames"], batch_size)
+        probabilities = classifier.predict(model, d["frames"], batch_size)
         per_dataset[name] = dataset_metrics(
             d["labels"], d["snr"], probabilities, thresholds, settings["snr_bins"], in_domain=name == trained_on
         )
         if name == trained_on:
-            confusion = confusion_by_combination(d["labels"], CLASSIFIER.decide_labels(probabilities, thresholds))
+            confusion = confusion_by_combination(d["labels"], classifier.decide_labels(probabilities, thresholds))
     observations = {
         obs: observation_metrics(
             read_json(path), io.read_channel_mask(params["masks"][obs]) if params["masks"].get(obs) else None
@@ -199,6 +222,9 @@ def validate(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> Non
 def report(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
     """Rule pulsar_report: the metrics table over models (inputs: metrics, in the order of params["models"])
     as HTML and CSV, and example frames per class from one test split (inputs: examples)."""
+    from twins.pulsar import figures
+    from twins.pulsar.report import write_report_table
+
     metrics = {model: read_json(path) for model, path in zip(params["models"], inputs["metrics"])}
     write_report_table(metrics, outputs["table"], outputs["csv"])
     examples = read_datasets(inputs["examples"], ("frames", "labels", "snr"))

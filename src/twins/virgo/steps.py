@@ -1,7 +1,8 @@
 """The virgo twin's rules, one function each: which files go in, which come out (the work is in the library).
 
 Every step has the signature step(inputs, outputs, params, threads) of twins.core.steps: the rule's named
-files, its params (the config slice, seed, device, ...) and its thread count.
+files, its params (the config slice, seed, device, ...) and its thread count. The network (torch), the figures
+(matplotlib) and the report page are imported inside the steps that use them: the data steps start without them.
 """
 
 from __future__ import annotations
@@ -9,19 +10,14 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import torch
 
 from twins.core.io import get_provenance, read_json, write_json
 from twins.core.provenance import make_provenance
 from twins.core.seeding import derive_seed
-from twins.core.training import select_device
-from twins.virgo import figures, io, metrics
+from twins.virgo import io, metrics
 from twins.virgo.denoising import denoised_test_set
 from twins.virgo.detector import simulate_detector
-from twins.virgo.latency import pipeline_latency
-from twins.virgo.models import get_model
 from twins.virgo.qtransform import event_qscan
-from twins.virgo.report import write_summary
 from twins.virgo.segments import segment_set
 from twins.virgo.spectrograms import SpectrogramSettings, WitnessChannels, preprocess_segments
 
@@ -84,6 +80,9 @@ def preprocess(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> N
 def train(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
     """Rule virgo_train: fit GlitchFlow, write its model file, history and loss figure.
     inputs: train, validation; outputs: model, history, losses; params: train, seed, device, checkpoint."""
+    from twins.virgo import figures
+    from twins.virgo.models import get_model
+
     history = get_model(MODEL).train(
         inputs["train"],
         inputs["validation"],
@@ -101,6 +100,12 @@ def train(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
 def generate(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
     """Rule virgo_generate: GlitchFlow on the test set, de-noising, and the latency of the online chain.
     inputs: model, test, segments, asd; outputs: generated, timing; params: generate, preprocess, device."""
+    import torch
+
+    from twins.core.training import select_device
+    from twins.virgo.latency import pipeline_latency
+    from twins.virgo.models import get_model
+
     settings = params["generate"]
     torch.set_num_threads(threads)
     device = select_device(params["device"])
@@ -163,6 +168,9 @@ def validate(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> Non
 def report(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
     """Rule virgo_report: example spectrograms, accuracy vs threshold, the summary page.
     inputs: generated, metrics, curves, ranking; outputs: summary, examples, accuracy; params: report."""
+    from twins.virgo import figures
+    from twins.virgo.report import write_summary
+
     generated = io.read_generated(inputs["generated"], with_inputs=True)
     figures.examples(generated, params["report"]["n_examples"], outputs["examples"])
     figures.accuracy_vs_threshold(io.read_csv(inputs["curves"], "virgo_validate"), outputs["accuracy"])
@@ -173,6 +181,8 @@ def report(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
 def qscan(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
     """Rule virgo_qscan: the whitened constant-Q scan of the real GW150914 strain (figure + peak JSON).
     inputs: gwosc; outputs: qscan (PNG), qscan_json; params: report, preprocess."""
+    from twins.virgo import figures
+
     settings = params["report"]
     scan = event_qscan(io.read_gwosc(inputs["gwosc"]), settings["gwosc_event_gps"], settings, params["preprocess"])
     figures.qscan(scan["gram"], settings["gwosc_event_gps"], outputs["qscan"])
