@@ -1,9 +1,12 @@
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from twins.core.training import CheckpointedTraining, TrainingDiverged, select_device
+from twins.core.device import select_device
+from twins.core.training import CheckpointedTraining, TrainingDiverged
 
 
 def regression_run(tmp_path, epochs, lr=0.05, fail_at=None, seed=0):
@@ -116,3 +119,49 @@ def test_early_stopping_keeps_the_best_epoch_and_resumes_to_the_same_stop(tmp_pa
     scripted_run(tmp_path / "b", 3, val)  # killed after three epochs
     resumed, history = scripted_run(tmp_path / "b", 8, val)
     assert resumed == 3.0 and list(history["epoch"]) == [0, 1, 2, 3, 4]
+
+
+def test_runaway_finite_loss_stops_and_the_kept_checkpoint_stays_usable(tmp_path):
+    """SGD with too large a step diverges geometrically: losses 19, 490, 3800, ... stay finite for a long time
+    (tpc with lr_generator 600 reached 5e34); the guard stops it before the diverged weights are saved."""
+    with pytest.raises(TrainingDiverged, match=r"runaway loss at epoch (\d+)") as info:
+        regression_run(tmp_path, 30, lr=1.2)
+    message = str(info.value)
+    assert "not overwritten" in message and "part of the settings fingerprint" in message
+    diverged_at = int(re.search(r"runaway loss at epoch (\d+)", message)[1])
+    state = torch.load(tmp_path / "ckpt.pt", weights_only=True)
+    assert state["epoch"] == diverged_at - 1 and f"checkpoint (epoch {diverged_at - 1})" in message
+    assert all(np.isfinite(row["mse"]) and row["mse"] < 1e12 for row in state["history"])
+    assert len(pd.read_csv(tmp_path / "history.csv")) == diverged_at
+    # unchanged settings resume from the kept checkpoint (here: it already holds the epochs asked for) ...
+    _, history = regression_run(tmp_path, diverged_at, lr=1.2)
+    assert len(history) == diverged_at
+    # ... and a lower learning rate, as the message says, is another fingerprint: training starts from scratch
+    _, history = regression_run(tmp_path, 3, lr=0.05)
+    assert list(history["epoch"]) == [0, 1, 2] and history["mse"].iloc[-1] < 0.5 * history["mse"].iloc[0]
+
+
+def scripted_losses(tmp_path, rows):
+    """The shared loop on a tiny model whose epochs report the scripted loss dicts `rows`."""
+    model = torch.nn.Linear(1, 1)
+    loop = CheckpointedTraining(
+        tmp_path / "ckpt.pt", tmp_path / "history.csv", {"model": model}, {"opt": torch.optim.SGD(model.parameters())}
+    )
+    return loop.run(len(rows), lambda epoch: rows[epoch])
+
+
+def test_divergence_guard_leaves_healthy_loss_shapes_alone(tmp_path):
+    rows = [  # the shapes healthy runs show: a reverse-KL loss whose first epoch is its largest and that turns
+        # negative, a Wasserstein critic that grows a few hundredfold, a loss that shrinks to nearly nothing
+        {"kl": 620.0, "critic": -1.5, "bce": 0.9, "lr": 1e-5},
+        {"kl": -20.0, "critic": -0.3, "bce": 0.5, "lr": 1e-4},
+        {"kl": -26.0, "critic": 0.01, "bce": 0.2, "lr": 1e-3},
+        {"kl": -290.0, "critic": 450.0, "bce": 1e-4, "lr": 3e-3},
+        {"kl": -33.0, "critic": -600.0, "bce": 1e-9, "lr": 1e-6},
+    ]
+    assert len(scripted_losses(tmp_path / "a", rows)) == 5
+    with pytest.raises(TrainingDiverged, match=r"runaway loss at epoch 0: kl=1e\+13 .*checkpoint \(none\)"):
+        scripted_losses(tmp_path / "b", [{"kl": 1e13}])
+    assert not (tmp_path / "b" / "ckpt.pt").exists()
+    with pytest.raises(TrainingDiverged, match=r"runaway loss at epoch 3: critic=2e\+06 "):
+        scripted_losses(tmp_path / "c", [{"critic": c} for c in (-1.5, 0.3, 1.0, 2e6)])  # 1e6 x max(1, median)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import time
 
 import h5py
 import numpy as np
 import pytest
-import torch
 import yaml
 
 from tests.helpers import REPO, make_workdir, snakemake
@@ -21,15 +21,17 @@ from twins.core.model_file import load_model
 
 pytestmark = pytest.mark.slurm
 
-TARGET = "results/calo/models/gan3d/model.pt"
-TINY = {
-    "twins": ["calo"],
+# Every twin's first steps, plus two GPU trainings: calo_train asks for its GPU the `gres` way and is given a
+# one-minute limit it cannot meet (SLURM's SIGTERM -> checkpoint -> the retry with twice the time resumes);
+# tpc_train asks the `gpu`/`gpu_model` way.
+FIRST_STEPS = {
+    "twins": ["calo", "tpc", "lattice", "pulsar", "virgo"],
     "calo": {
         "simulate": {"events": 200, "chunks": 2},
         "models": ["gan3d"],
         "train": {
             "gan3d": {
-                "epochs": 1,
+                "epochs": 90,
                 "batch_size": 32,
                 "latent_size": 16,
                 "generator_channels": [8, 4],
@@ -37,19 +39,56 @@ TINY = {
             }
         },
     },
+    "tpc": {
+        "simulate": {"segments": 600, "chunks": 2},
+        "train": {"epochs": 1, "batch_size": 32, "latent_size": 4, "generator_hidden": [8], "critic_hidden": [8]},
+    },
+    "lattice": {
+        "run": ["tiny_phi4"],
+        "ensembles": {
+            "tiny_phi4": {
+                "theory": "phi4",
+                "shape": [4, 4],
+                "couplings": {"form": "hopping", "kappa": 0.25, "lam": 0.5},
+                "hmc": {"thermalisation": 50, "n_configs": 200},
+            }
+        },
+    },
+    "pulsar": {
+        "frames": {"size": 64, "time_downsample": 2, "freq_downsample": 4},
+        "datasets": {
+            "dt": {"generator": "pulsar_dt", "scans": 2, "scan_seconds": 0.25},
+            "rfigen": {"generator": "rfi_gen", "frames_per_class": 4},
+        },
+        "models": {"dt": "dt"},
+        "generate": {"simulated": ["dt"], "real": {}},
+    },
+    "virgo": {"simulate": {"duration_s": 64, "glitch": {"snr": [40, 60]}}},
 }
+DATA = [
+    "results/calo/showers.h5",
+    "results/tpc/segments.h5",
+    "results/lattice/hmc/tiny_phi4.h5",
+    "results/pulsar/frames/dt.h5",
+    "results/pulsar/frames/rfigen.h5",
+    "results/virgo/segments.h5",
+]
+MODELS = ["results/calo/models/gan3d/model.pt", "results/tpc/models/fast4/model.pt"]
 
 
-def slurm_profile(directory) -> str:
-    """profiles/slurm as shipped, except what a one-node test cluster without accounting needs: status
-    checks by squeue soon after submission, and the training memory/runtime cut to fit the node."""
+def slurm_profile(directory, **changes) -> str:
+    """profiles/slurm as shipped, except what a one-node test cluster without accounting needs (status checks
+    by squeue soon after submission) and `changes` (profile keys; "set-resources" entries are merged)."""
     profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
-    profile["set-resources"]["calo_train"].update({"mem_mb": 3000, "runtime": 30})
+    profile["set-resources"]["calo_train"].update({"mem_mb": "3000 * attempt", "runtime": "30 * attempt"})
+    for rule, resources in changes.pop("set_resources", {}).items():
+        profile["set-resources"].setdefault(rule, {}).update(resources)
     profile.update(
         {
             "slurm-status-command": "squeue",
             "slurm-init-seconds-before-status-checks": 2,
             "seconds-between-status-checks": 2,
+            **changes,
         }
     )
     directory.mkdir(parents=True, exist_ok=True)
@@ -83,71 +122,134 @@ def slurm_env(partition):
         "TWINS_SLURM_ACCOUNT": "twins",
         "TWINS_SLURM_GPU_PARTITION": partition,
         "TWINS_SLURM_GPU_MODEL": "fake",
+        # the cluster's GPUs are fake: training on the CPU is chosen on purpose here
+        "TWINS_ALLOW_CPU": "1",
     }
 
 
-def submitted_jobs(output: str) -> dict[str, list[int]]:
-    """rule -> SLURM job ids, from Snakemake's 'submitted with SLURM jobid' lines."""
-    jobs: dict[str, list[int]] = {}
-    for match in re.finditer(r"submitted with SLURM jobid (\d+) \(log: \S*/rule_(\w+)/", output):
-        jobs.setdefault(match[2], []).append(int(match[1]))
+def submitted_jobs(output: str) -> dict[str, list[str]]:
+    """rule -> SLURM job ids (an array's tasks as <id>_<task>), from Snakemake's submission lines."""
+    jobs: dict[str, list[str]] = {}
+    for match in re.finditer(r"submitted with SLURM jobid (\d+(?:_\d+)?) \(log: \S*/(?:rule|group)_(\w+)/", output):
+        jobs.setdefault(match[2], []).append(match[1])
     return jobs
 
 
-def job_record(job_id: int) -> dict[str, str]:
+def planned_total(output: str) -> int:
+    return int(re.search(r"^total\s+(\d+)$", output, re.M)[1])
+
+
+def sbatch_calls(output: str) -> int:
+    """How many times Snakemake called sbatch (an array of tasks is one call)."""
+    return len(set(re.findall(r"submitted with SLURM jobid (\d+)", output)))
+
+
+def job_record(job_id: str) -> dict[str, str]:
     """`scontrol show job` as key -> value (the cluster keeps finished jobs for MinJobAge)."""
     text = subprocess.run(["scontrol", "show", "job", str(job_id)], capture_output=True, text=True, timeout=30).stdout
     return dict(re.findall(r"(\S+?)=(\S*)", text))
 
 
+def datasets(path) -> dict[str, np.ndarray]:
+    with h5py.File(path) as f:
+        found = {}
+        f.visititems(lambda name, obj: found.update({name: obj[()]}) if isinstance(obj, h5py.Dataset) else None)
+        return found
+
+
 @pytest.fixture(scope="module")
-def slurm_run(tmp_path_factory, slurm_env):
-    workdir = make_workdir(tmp_path_factory.mktemp("slurm"), TINY)
-    profile = slurm_profile(tmp_path_factory.mktemp("profile"))
-    result = snakemake(workdir, TARGET, "--profile", profile, "--configfile", "tiny.yaml", env=slurm_env)
-    return workdir, result.stdout + result.stderr
+def cluster_run(tmp_path_factory, slurm_env):
+    """The first steps of every twin through profiles/slurm, artefacts on "shared" storage (the fs plugin)
+    and every job staged through its own node-local scratch folder ($SLURM_JOB_ID inside the job)."""
+    root = tmp_path_factory.mktemp("cluster")
+    (root / "run").mkdir()
+    workdir = make_workdir(root / "run", FIRST_STEPS)
+    storage = {
+        "default-storage-provider": "fs",
+        "default-storage-prefix": str(root / "shared"),
+        "local-storage-prefix": str(root / "login-scratch"),
+        "remote-job-local-storage-prefix": str(root / "node-scratch" / "$SLURM_JOB_ID"),
+        "shared-fs-usage": ["persistence", "software-deployment", "sources", "source-cache"],
+        "keep-storage-local-copies": True,  # so the test sees what each job staged
+    }
+    train = {"runtime": "1 * attempt", "mem_mb": "2000 * attempt", "gpu": 0, "gpu_model": "", "gres": "gpu:fake:1"}
+    profile = slurm_profile(
+        root / "profile",
+        retries=2,  # the one-minute limit: a loaded machine may need a third try
+        set_resources={"calo_train": train, "tpc_train": {"mem_mb": "2000 * attempt"}},
+        **{"set-threads": {"calo_train": 1}},
+        **storage,
+    )
+    started = time.monotonic()
+    result = snakemake(
+        workdir, *DATA, *MODELS, "--profile", profile, "--configfile", "tiny.yaml", env=slurm_env, check=False
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    return root, workdir, output, time.monotonic() - started
 
 
-def test_every_job_went_through_sbatch(slurm_run):
-    _, output = slurm_run
+def test_every_job_went_through_sbatch_and_the_fan_outs_as_group_jobs(cluster_run):
+    _, _, output, _ = cluster_run
     jobs = submitted_jobs(output)
-    assert len(jobs.get("calo_simulate", [])) == 2  # the chunk fan-out: one SLURM job per chunk
-    for rule in ("calo_convert", "calo_preprocess", "calo_train"):
-        assert len(jobs.get(rule, [])) == 1, f"{rule} was not submitted: {jobs}"
+    for rule in ("calo_simulate", "tpc_simulate"):  # the plugin logs a group job under group_<group>_<rules>
+        group = f"{rule}_batch_{rule}"
+        assert len(jobs.get(group, [])) == 1, f"the two chunks of {rule} took other than one sbatch: {jobs}"
+    assert not jobs.get("calo_simulate") and not jobs.get("tpc_simulate")
+    for rule in ("calo_convert", "tpc_convert", "lattice_simulate", "lattice_convert", "virgo_convert"):
+        assert jobs.get(rule), f"{rule} was not submitted: {jobs}"
+    assert len(jobs["pulsar_simulate"]) == 2  # not grouped: two datasets of different kinds
+    print(f"sbatch calls: {sbatch_calls(output)} for {planned_total(output)} jobs")
 
 
-def test_threads_memory_runtime_and_gpus_reach_slurm(slurm_run, partition):
-    _, output = slurm_run
+def test_outputs_live_on_shared_storage_and_each_job_staged_through_its_own_scratch(cluster_run):
+    root, workdir, _, _ = cluster_run
+    for target in DATA + MODELS:
+        assert (root / "shared" / target).stat().st_size > 0, target
+    assert not (workdir / "results" / "calo" / "showers.h5").exists()
+    job_folders = [folder.name for folder in (root / "node-scratch").iterdir()]
+    assert len(job_folders) >= 8 and all(name.replace("_", "").isdigit() for name in job_folders), job_folders
+
+
+def test_outputs_equal_a_local_run(cluster_run, tmp_path):
+    root, _, _, _ = cluster_run
+    local = make_workdir(tmp_path, FIRST_STEPS)
+    snakemake(local, *DATA, "--cores", "2", "--configfile", "tiny.yaml")
+    for target in DATA:
+        a, b = datasets(root / "shared" / target), datasets(local / target)
+        assert a.keys() == b.keys(), target
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=f"{target}:{key}")
+
+
+def test_a_timed_out_training_resumes_from_its_checkpoint_with_more_time(cluster_run):
+    root, workdir, output, _ = cluster_run
+    attempts = submitted_jobs(output)["calo_train"]
+    assert len(attempts) >= 2, f"calo_train did not time out: {attempts}"
+    first, last = job_record(attempts[0]), job_record(attempts[-1])
+    assert first["JobState"] == "TIMEOUT" and first["TimeLimit"] == "00:01:00"
+    assert last["JobState"] == "COMPLETED" and last["TimeLimit"] == f"00:0{len(attempts)}:00"
+    log = (root / "shared" / "logs/calo/train_gan3d.log").read_text()
+    assert "TrainingInterrupted: stopped by SIGTERM after epoch" in log or "resuming from" in log
+    assert re.search(r"resuming from \S*checkpoint.pt after epoch \d+", log), log[-3000:]
+    model = load_model(root / "shared" / MODELS[0], "calo", "gan3d", "the slurm run")
+    assert model.device["device"] == "cpu"
+
+
+def test_gres_and_gpu_requests_reach_slurm(cluster_run, partition):
+    _, _, output, _ = cluster_run
     jobs = submitted_jobs(output)
-    simulate = job_record(jobs["calo_simulate"][0])
-    assert simulate["JobState"] == "COMPLETED" and simulate["Partition"] == partition
-    assert simulate["CPUs/Task"] == "1" and simulate["MinMemoryNode"] == "4000M"
-    assert simulate["TimeLimit"] == "02:00:00"  # calo_simulate's runtime=120 (minutes)
-    train = job_record(jobs["calo_train"][0])
-    assert train["JobState"] == "COMPLETED"
-    assert train["CPUs/Task"] == "2"  # threads: 2 became --cpus-per-task
-    assert train["MinMemoryNode"] == "3000M" and train["TimeLimit"] == "00:30:00"
-    assert "gpu:fake:1" in train.get("TresPerNode", "") + train.get("TresPerJob", "")
+    calo = job_record(jobs["calo_train"][-1])
+    tpc = job_record(jobs["tpc_train"][0])
+    simulate = job_record(jobs["calo_simulate_batch_calo_simulate"][0])  # a group job of two chunks
+    assert "gpu:fake:1" in calo.get("TresPerNode", "") + calo.get("TresPerJob", "")  # --gres=gpu:fake:1
+    assert calo["CPUs/Task"] == "1" and calo["Partition"] == partition
+    assert "gpu:fake:1" in tpc.get("TresPerNode", "") + tpc.get("TresPerJob", "")  # --gpus=fake:1
+    assert tpc["MinMemoryNode"] == "2000M"
     assert "gpu" not in simulate.get("TresPerNode", "") + simulate.get("TresPerJob", "")
-
-
-def test_outputs_equal_a_local_run_with_the_same_seed(slurm_run, tmp_path):
-    slurm_dir, _ = slurm_run
-    local_dir = make_workdir(tmp_path, TINY)
-    snakemake(local_dir, TARGET, "--cores", "2", "--configfile", "tiny.yaml")
-    for name in ("train.h5", "validation.h5", "test.h5"):
-        with (
-            h5py.File(slurm_dir / "results/calo/preprocess" / name) as a,
-            h5py.File(local_dir / "results/calo/preprocess" / name) as b,
-        ):
-            assert set(a) == set(b)
-            for key in a:
-                np.testing.assert_array_equal(a[key][()], b[key][()], err_msg=f"{name}:{key}")
-    slurm_model = load_model(slurm_dir / TARGET, "calo", "gan3d", "the slurm run").weights["generator"]
-    local_model = load_model(local_dir / TARGET, "calo", "gan3d", "the local run").weights["generator"]
-    assert slurm_model.keys() == local_model.keys()
-    for key, value in local_model.items():
-        torch.testing.assert_close(slurm_model[key], value, rtol=0, atol=0, msg=key)
+    # the group's two chunks run side by side: their threads and memory add up, the runtime is one chunk's
+    assert simulate["CPUs/Task"] == "2" and simulate["MinMemoryNode"] == "8000M"
+    assert simulate["TimeLimit"] == "02:00:00"  # calo_simulate's runtime per_attempt(120), first try
 
 
 def test_a_failing_job_is_reported_and_retried_per_the_profile(tmp_path, slurm_env):

@@ -39,3 +39,31 @@ def test_a_second_workflow_reuses_the_cached_simulation(tmp_path):
     third = make_workdir(tmp_path / "third", {**SIMULATE, "seed": 7})
     snakemake(third, CHUNKS[0], "--cores", "1", "--cache", "calo_simulate", "--configfile", "tiny.yaml", env=env)
     assert (third / "logs/calo/simulate_0.log").stat().st_size > 0
+
+
+def test_the_cache_key_covers_the_simulator_code(monkeypatch, tmp_path):
+    """calo_simulate's params carry a hash of its step and every twins module that step uses, so a changed
+    simulator misses the cache (and reruns) while a change elsewhere in the library does not."""
+    from twins.calo.rules import simulator_code
+    from twins.core import provenance
+
+    used = provenance.library_modules(["twins.calo.simulators"])
+    assert {"twins.calo.gflash_showers", "twins.calo.primaries", "twins.calo.geant4"} <= set(used)
+    before = simulator_code()
+    real_module_file = provenance._module_file
+
+    def edited(name: str, module: str):
+        def module_file(candidate: str):
+            path = real_module_file(candidate)
+            if candidate != module:
+                return path
+            copy = tmp_path / f"{candidate}.py"
+            copy.write_text(path.read_text() + "\n# an edit\n")
+            return copy
+
+        return module_file
+
+    monkeypatch.setattr(provenance, "_module_file", edited("simulator", "twins.calo.gflash_showers"))
+    assert simulator_code() != before
+    monkeypatch.setattr(provenance, "_module_file", edited("figures", "twins.calo.figures"))
+    assert simulator_code() == before

@@ -140,6 +140,20 @@ def third_party_imports(
     return found
 
 
+def env_packages(env: dict) -> set[str]:
+    """Package names of an env file (pytorch-gpu, conda-forge's CUDA build, provides pytorch)."""
+    names = {re.split(r"[<>=! ]", d)[0] for d in env["dependencies"] if isinstance(d, str)}
+    return names | ({"pytorch"} if "pytorch-gpu" in names else set())
+
+
+def test_gpu_rules_get_a_cuda_build_of_torch():
+    """A plain `pytorch` resolves to the CPU build on a login node: the env of every GPU rule names pytorch-gpu."""
+    for rule, block in rule_blocks().items():
+        if re.search(r"^        gpu=", block, re.M):
+            env = yaml.safe_load((REPO / "workflow" / "rules" / conda_file(block)).read_text())
+            assert "pytorch-gpu" in env_packages(env), f"rule {rule} holds a GPU but its env has no pytorch-gpu"
+
+
 @pytest.mark.parametrize("rule", sorted(name for name, block in rule_blocks().items() if not target_rule(block)))
 def test_rule_env_provides_every_module_its_script_imports(rule):
     block = rule_blocks()[rule]
@@ -147,7 +161,7 @@ def test_rule_env_provides_every_module_its_script_imports(rule):
     if script is None:
         pytest.skip(f"rule {rule} runs no script")
     env = yaml.safe_load((REPO / "workflow" / "rules" / conda_file(block)).read_text())
-    packages = {re.split(r"[<>=! ]", d)[0] for d in env["dependencies"] if isinstance(d, str)}
+    packages = env_packages(env)
     needed = third_party_imports((REPO / "workflow" / "rules" / script).resolve()) - {"geant4_pybind"}
     missing = {m for m in needed if CONDA_NAME.get(m, m) not in packages}
     assert not missing, f"rule {rule}: env {conda_file(block)} lacks {sorted(missing)}"

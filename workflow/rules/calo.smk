@@ -18,12 +18,18 @@ CALO_MODEL = "|".join(config["calo"]["models"])
 TWIN_TARGETS["calo"] = calo_rules.targets(config)
 
 
+# Light rules run where Snakemake runs (no sbatch and queue wait for a few seconds of work).
+localrules:
+    calo_report,
+
+
 # Simulation is the expensive, deterministic step: workflows sharing SNAKEMAKE_OUTPUT_CACHE reuse it (--cache).
 # Snakemake forbids benchmark: on cached rules; the timing output records the simulator's wall time instead.
 rule calo_simulate:
     input:
-        # a static input of the checkout: never staged through a storage provider
-        geometry=local(config["calo"]["geometry"]),
+        # files the workflow does not make (the checkout's, the user's): see external_file in common.smk
+        geometry=external_file(config["calo"]["geometry"]),
+        materials=[external_file(path) for path in calo_rules.materials_files(config)],
     output:
         # one multiext so the between-workflow cache (--cache) can store both files
         multiext(
@@ -38,19 +44,21 @@ rule calo_simulate:
         conda_env("calo-sim")
     threads: 1
     resources:
-        runtime=120,
-        mem_mb=4000,
+        runtime=per_attempt(120),
+        mem_mb=per_attempt(4000),
     params:
         simulate=config["calo"]["simulate"],
         seed=config["seed"],
         chunk=lambda wc: int(wc.chunk),
+        # what --cache hashes covers params, not the library: the simulator's code goes in here
+        code=calo_rules.simulator_code(),
     script:
         "../../scripts/calo/simulate.py"
 
 
 rule calo_convert:
     input:
-        showers=calo_rules.source_files(config),
+        showers=calo_rules.source_files(config, external_file),
     output:
         showers=results("calo/showers.h5"),
     log:
@@ -61,8 +69,8 @@ rule calo_convert:
         conda_env("calo-sim")
     threads: 1
     resources:
-        runtime=60,
-        mem_mb=4000,
+        runtime=per_attempt(60),
+        mem_mb=per_attempt(4000),
     params:
         convert=config["calo"]["convert"],
     script:
@@ -84,8 +92,8 @@ rule calo_preprocess:
         conda_env("calo-sim")
     threads: 1
     resources:
-        runtime=60,
-        mem_mb=8000,
+        runtime=per_attempt(60),
+        mem_mb=per_attempt(8000),
     params:
         preprocess=config["calo"]["preprocess"],
         seed=config["seed"],
@@ -118,8 +126,8 @@ rule calo_train:
     threads: 2
     resources:
         gpu=1,
-        runtime=720,
-        mem_mb=16000,
+        runtime=per_attempt(720),
+        mem_mb=per_attempt(16000),
     params:
         train=lambda wc: config["calo"]["train"][wc.model],
         seed=config["seed"],
@@ -153,8 +161,8 @@ rule calo_generate:
     threads: 2
     resources:
         gpu=1,
-        runtime=60,
-        mem_mb=8000,
+        runtime=per_attempt(60),
+        mem_mb=per_attempt(8000),
     params:
         generate=lambda wc: calo_rules.generate_settings(config, wc.model),
         seed=config["seed"],
@@ -194,8 +202,8 @@ rule calo_validate:
         conda_env("report")
     threads: 2
     resources:
-        runtime=60,
-        mem_mb=8000,
+        runtime=per_attempt(60),
+        mem_mb=per_attempt(8000),
     params:
         validate=config["calo"]["validate"],
         seed=config["seed"],

@@ -11,7 +11,10 @@ from twins.core.workflow import (
     conda_env,
     export_library_path,
     logs,
+    per_attempt,
     results,
+    unset_resource_variables,
+    unset_variables_message,
 )
 
 export_library_path(SRC)
@@ -20,6 +23,34 @@ try:
     validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
+
+
+def external_file(path):
+    """An input the workflow does not make (a file of the checkout, or the user's data). Under a default
+    storage provider it would be looked up below the storage prefix; it is taken from where it is instead,
+    and jobs stage it through their local scratch like any other input (storage.fs on its absolute path).
+    (`local()` would make every job reading it run on the login node.)"""
+    if workflow.storage_settings.default_storage_provider is None:
+        return path
+    return storage.fs(str(Path(path).resolve()))
+
+
+def profile_resources():
+    """(where, resource, raw value) of the profile's default-resources and set-resources."""
+    settings = workflow.resource_settings
+    defaults = settings.default_resources
+    for name, resource in (defaults.items() if defaults is not None else []):
+        yield "default-resources", name, getattr(resource, "raw", None)
+    for rule_name, resources in settings.overwrite_resources.items():
+        for name, resource in resources.items():
+            yield f"set-resources.{rule_name}", name, getattr(resource, "raw", resource)
+
+
+# Only where jobs are planned: a job on a node parses this file again in its own environment.
+if not workflow.remote_exec:
+    unset = unset_resource_variables(profile_resources())
+    if unset:
+        raise WorkflowError(unset_variables_message(unset))
 
 
 # Each twin registers its final outputs here from its .smk (TWIN_TARGETS["<twin>"] = ...), which its

@@ -8,6 +8,11 @@ LATTICE_ENSEMBLE = lattice_rules.ensemble_pattern(config)
 TWIN_TARGETS["lattice"] = lattice_rules.targets(config)
 
 
+# Light rules run where Snakemake runs (no sbatch and queue wait for a few seconds of work).
+localrules:
+    lattice_report,
+
+
 rule lattice_simulate:
     output:
         chain=results("lattice/simulate/{ensemble}.npz"),
@@ -22,8 +27,8 @@ rule lattice_simulate:
         conda_env("torch")
     threads: 1
     resources:
-        runtime=60,
-        mem_mb=2000,
+        runtime=per_attempt(60),
+        mem_mb=per_attempt(2000),
     params:
         spec=lambda wc: lattice_rules.ensemble_slice(config, wc.ensemble, "simulate"),
         ensemble=lambda wc: wc.ensemble,
@@ -47,8 +52,8 @@ rule lattice_convert:
         conda_env("torch")
     threads: 1
     resources:
-        runtime=10,
-        mem_mb=2000,
+        runtime=per_attempt(10),
+        mem_mb=per_attempt(2000),
     params:
         spec=lambda wc: lattice_rules.ensemble_slice(config, wc.ensemble, "simulate"),
         ensemble=lambda wc: wc.ensemble,
@@ -72,8 +77,8 @@ rule lattice_preprocess:
         conda_env("torch")
     threads: 1
     resources:
-        runtime=10,
-        mem_mb=2000,
+        runtime=per_attempt(10),
+        mem_mb=per_attempt(2000),
     params:
         spec=lambda wc: lattice_rules.ensemble_slice(config, wc.ensemble, "physics"),
         ensemble=lambda wc: wc.ensemble,
@@ -103,8 +108,8 @@ rule lattice_train:
     threads: 1
     resources:
         gpu=1,
-        runtime=60,
-        mem_mb=4000,
+        runtime=per_attempt(60),
+        mem_mb=per_attempt(4000),
     params:
         spec=lambda wc: lattice_rules.ensemble_slice(config, wc.ensemble, "train"),
         ensemble=lambda wc: wc.ensemble,
@@ -133,8 +138,8 @@ rule lattice_generate:
     threads: 1
     resources:
         gpu=1,
-        runtime=30,
-        mem_mb=4000,
+        runtime=per_attempt(30),
+        mem_mb=per_attempt(4000),
     params:
         spec=lambda wc: lattice_rules.ensemble_slice(config, wc.ensemble, "generate"),
         ensemble=lambda wc: wc.ensemble,
@@ -169,8 +174,8 @@ rule lattice_validate:
         conda_env("torch")
     threads: 1
     resources:
-        runtime=10,
-        mem_mb=2000,
+        runtime=per_attempt(10),
+        mem_mb=per_attempt(2000),
     params:
         spec=lambda wc: lattice_rules.ensemble_slice(config, wc.ensemble, "physics"),
         ensemble=lambda wc: wc.ensemble,

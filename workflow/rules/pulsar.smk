@@ -12,12 +12,20 @@ PULSAR_TRAIN = {
     for model in PULSAR["models"]
 }
 TWIN_TARGETS["pulsar"] = pulsar_rules.targets(config)
+
+
+# Light rules run where Snakemake runs (no sbatch and queue wait for a few seconds of work).
+localrules:
+    pulsar_report,
+
+
 # Every rule runs a step of twins.pulsar.steps, which imports the classifier (torch, tqdm): all use the torch env.
 
 
 rule pulsar_simulate:
     input:
-        telescope=lambda wc: PULSAR["datasets"][wc.dataset]["telescope"],
+        # files the workflow does not make (the checkout's, the user's): see external_file in common.smk
+        telescope=lambda wc: external_file(PULSAR["datasets"][wc.dataset]["telescope"]),
     output:
         fil=results("pulsar/simulate/{dataset}.fil"),
         truth=results("pulsar/simulate/{dataset}_truth.h5"),
@@ -32,8 +40,8 @@ rule pulsar_simulate:
         conda_env("report")
     threads: 1
     resources:
-        runtime=60,
-        mem_mb=4000,
+        runtime=per_attempt(60),
+        mem_mb=per_attempt(4000),
     params:
         dataset=lambda wc: PULSAR["datasets"][wc.dataset],
         frames=PULSAR["frames"],
@@ -60,8 +68,8 @@ rule pulsar_convert:
         conda_env("report")
     threads: 1
     resources:
-        runtime=30,
-        mem_mb=4000,
+        runtime=per_attempt(30),
+        mem_mb=per_attempt(4000),
     params:
         frames=PULSAR["frames"],
     script:
@@ -85,8 +93,8 @@ rule pulsar_preprocess:
         conda_env("report")
     threads: 1
     resources:
-        runtime=30,
-        mem_mb=6000,
+        runtime=per_attempt(30),
+        mem_mb=per_attempt(6000),
     params:
         preprocess=PULSAR["preprocess"],
         seed=config["seed"],
@@ -122,8 +130,8 @@ rule pulsar_train:
     threads: 2
     resources:
         gpu=1,
-        runtime=120,
-        mem_mb=8000,
+        runtime=per_attempt(120),
+        mem_mb=per_attempt(8000),
     params:
         train=lambda wc: PULSAR_TRAIN[wc.model],
         frames=PULSAR["frames"],
@@ -138,7 +146,9 @@ rule pulsar_train:
 
 rule pulsar_generate:
     input:
-        fil=lambda wc: pulsar_rules.observation_file(config, wc.observation),
+        fil=lambda wc: pulsar_rules.observation_file(
+            config, wc.observation, external_file
+        ),
         model=results("pulsar/models/{model}/model.pt"),
     output:
         labels=results("pulsar/generate/{model}/{observation}_labels.h5"),
@@ -157,8 +167,8 @@ rule pulsar_generate:
     threads: 2
     resources:
         gpu=1,
-        runtime=30,
-        mem_mb=6000,
+        runtime=per_attempt(30),
+        mem_mb=per_attempt(6000),
     params:
         generate=pulsar_rules.generate_settings(config),
         preprocess=PULSAR["preprocess"],
@@ -207,8 +217,8 @@ rule pulsar_validate:
         conda_env("torch")
     threads: 2
     resources:
-        runtime=30,
-        mem_mb=6000,
+        runtime=per_attempt(30),
+        mem_mb=per_attempt(6000),
     params:
         validate=PULSAR["validate"],
         generate=pulsar_rules.generate_settings(

@@ -6,9 +6,15 @@ TPC_VARIANT = tpc_rules.variant_pattern(config)
 TWIN_TARGETS["tpc"] = tpc_rules.targets(config)
 
 
+# Light rules run where Snakemake runs (no sbatch and queue wait for a few seconds of work).
+localrules:
+    tpc_report,
+
+
 rule tpc_simulate:
     input:
-        detector=config["tpc"]["detector"],
+        # files the workflow does not make (the checkout's, the user's): see external_file in common.smk
+        detector=external_file(config["tpc"]["detector"]),
     output:
         segments=results("tpc/simulate/chunk_{chunk}.root"),
         timing=results("tpc/simulate/chunk_{chunk}.json"),
@@ -22,8 +28,8 @@ rule tpc_simulate:
         conda_env("calo-sim")
     threads: 1
     resources:
-        runtime=60,
-        mem_mb=4000,
+        runtime=per_attempt(60),
+        mem_mb=per_attempt(4000),
     params:
         simulate=config["tpc"]["simulate"],
         seed=config["seed"],
@@ -45,8 +51,8 @@ rule tpc_convert:
         conda_env("calo-sim")
     threads: 1
     resources:
-        runtime=30,
-        mem_mb=4000,
+        runtime=per_attempt(30),
+        mem_mb=per_attempt(4000),
     params:
         convert=config["tpc"]["convert"],
     script:
@@ -68,8 +74,8 @@ rule tpc_preprocess:
         conda_env("calo-sim")
     threads: 1
     resources:
-        runtime=30,
-        mem_mb=4000,
+        runtime=per_attempt(30),
+        mem_mb=per_attempt(4000),
     params:
         preprocess=config["tpc"]["preprocess"],
         seed=config["seed"],
@@ -102,8 +108,8 @@ rule tpc_train:
     threads: 1
     resources:
         gpu=1,
-        runtime=240,
-        mem_mb=4000,
+        runtime=per_attempt(240),
+        mem_mb=per_attempt(4000),
     params:
         train=config["tpc"]["train"],
         seed=config["seed"],
@@ -134,8 +140,8 @@ rule tpc_generate:
     threads: 1
     resources:
         gpu=1,
-        runtime=30,
-        mem_mb=4000,
+        runtime=per_attempt(30),
+        mem_mb=per_attempt(4000),
     params:
         generate=config["tpc"]["generate"],
         seed=config["seed"],
@@ -186,8 +192,8 @@ rule tpc_validate:
         conda_env("report")
     threads: 1
     resources:
-        runtime=30,
-        mem_mb=4000,
+        runtime=per_attempt(30),
+        mem_mb=per_attempt(4000),
     params:
         validate=config["tpc"]["validate"],
         variant=lambda wc: wc.variant,

@@ -5,10 +5,16 @@ from twins.virgo import rules as virgo_rules
 TWIN_TARGETS["virgo"] = virgo_rules.targets(config)
 
 
+# Light rules run where Snakemake runs (no sbatch and queue wait for a few seconds of work).
+localrules:
+    virgo_report,
+
+
 rule virgo_simulate:
     input:
-        asd=config["virgo"]["asd_file"],
-        channels=config["virgo"]["channels_file"],
+        # files the workflow does not make (the checkout's, the user's): see external_file in common.smk
+        asd=external_file(config["virgo"]["asd_file"]),
+        channels=external_file(config["virgo"]["channels_file"]),
     output:
         detector=results("virgo/simulate/detector.h5"),
         catalogue=results("virgo/simulate/catalogue.csv"),
@@ -20,8 +26,8 @@ rule virgo_simulate:
         conda_env("report")
     threads: 1
     resources:
-        runtime=30,
-        mem_mb=4000,
+        runtime=per_attempt(30),
+        mem_mb=per_attempt(4000),
     params:
         simulate=config["virgo"]["simulate"],
         seed=config["seed"],
@@ -42,8 +48,8 @@ rule virgo_convert:
         conda_env("report")
     threads: 1
     resources:
-        runtime=30,
-        mem_mb=4000,
+        runtime=per_attempt(30),
+        mem_mb=per_attempt(4000),
     params:
         convert=config["virgo"]["convert"],
         seed=config["seed"],
@@ -69,8 +75,8 @@ rule virgo_preprocess:
         conda_env("report")
     threads: 1
     resources:
-        runtime=30,
-        mem_mb=4000,
+        runtime=per_attempt(30),
+        mem_mb=per_attempt(4000),
     params:
         preprocess=config["virgo"]["preprocess"],
         seed=config["seed"],
@@ -101,8 +107,8 @@ rule virgo_train:
     threads: 1
     resources:
         gpu=1,
-        runtime=60,
-        mem_mb=8000,
+        runtime=per_attempt(60),
+        mem_mb=per_attempt(8000),
     params:
         train=config["virgo"]["train"],
         seed=config["seed"],
@@ -131,8 +137,8 @@ rule virgo_generate:
     threads: 1
     resources:
         gpu=1,
-        runtime=30,
-        mem_mb=8000,
+        runtime=per_attempt(30),
+        mem_mb=per_attempt(8000),
     params:
         generate=config["virgo"]["generate"],
         preprocess=config["virgo"]["preprocess"],
@@ -157,8 +163,8 @@ rule virgo_validate:
         conda_env("report")
     threads: 1
     resources:
-        runtime=30,
-        mem_mb=4000,
+        runtime=per_attempt(30),
+        mem_mb=per_attempt(4000),
     params:
         validate=config["virgo"]["validate"],
     script:
@@ -201,8 +207,8 @@ rule virgo_report:
         conda_env("report")
     threads: 1
     resources:
-        runtime=30,
-        mem_mb=4000,
+        runtime=per_attempt(30),
+        mem_mb=per_attempt(4000),
     params:
         report=config["virgo"]["report"],
     script:
@@ -213,7 +219,7 @@ rule virgo_report:
 # Q-scan is left out of the targets (with a warning) and the simulated chain still runs.
 rule virgo_qscan:
     input:
-        gwosc=config["virgo"]["report"]["gwosc_file"],
+        gwosc=external_file(config["virgo"]["report"]["gwosc_file"]),
     output:
         qscan=report(
             results("virgo/report/gw150914_qscan.png"),
@@ -231,8 +237,8 @@ rule virgo_qscan:
         conda_env("report")
     threads: 1
     resources:
-        runtime=30,
-        mem_mb=4000,
+        runtime=per_attempt(30),
+        mem_mb=per_attempt(4000),
     params:
         report=config["virgo"]["report"],
         preprocess=config["virgo"]["preprocess"],

@@ -211,6 +211,16 @@ def geometry_from_dict(
     return CaloGeometry(name=d["name"], material=material, **values)
 
 
+def materials_file_of(path: str | Path) -> Path | None:
+    """The materials file a geometry file looks its material up in (None: the material is inline)."""
+    path = Path(path)
+    with open(path) as f:
+        raw = yaml.safe_load(f)
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("material"), str):
+        return None
+    return path.parent / (raw.get("materials_file") or DEFAULT_MATERIALS_FILE)
+
+
 def load_geometry(path: str | Path) -> CaloGeometry:
     """Read a geometry YAML file.
 

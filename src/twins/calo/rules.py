@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from twins.calo.geometry import materials_file_of
+from twins.core.provenance import step_code_hash
 from twins.core.workflow import results
 
 
@@ -10,11 +12,13 @@ def targets(config: dict) -> list[str]:
     return [results("calo/report/metrics.html")]
 
 
-def source_files(config: dict) -> list[str]:
-    """ROOT files calo_convert reads: calo_simulate's chunks, or the configured external files."""
+def source_files(config: dict, external=str) -> list[str]:
+    """ROOT files calo_convert reads: calo_simulate's chunks, or the configured external files (each wrapped
+    in `external`: the rule file passes its `external_file`, so a user's file is never looked up under
+    a storage prefix)."""
     convert = config["calo"]["convert"]
     if convert["source"] == "external":
-        return list(convert["external"]["files"])
+        return [external(path) for path in convert["external"]["files"]]
     return [results(f"calo/simulate/chunk_{chunk}.root") for chunk in range(config["calo"]["simulate"]["chunks"])]
 
 
@@ -31,3 +35,16 @@ def simulation_timings(config: dict) -> list[str]:
     if config["calo"]["convert"]["source"] == "external":
         return []
     return [results(f"calo/simulate/chunk_{chunk}.json") for chunk in range(config["calo"]["simulate"]["chunks"])]
+
+
+def simulator_code() -> str:
+    """Hash of the code behind calo_simulate (the step and the twins modules it uses): in the rule's params, so
+    a changed simulator reruns the chunks and misses the between-workflow cache instead of reusing old showers."""
+    return step_code_hash("twins.calo.steps", "simulate")
+
+
+def materials_files(config: dict) -> list[str]:
+    """The materials file the geometry reads beside it (none for an inline material): an input of
+    calo_simulate, so a job that stages the geometry through local scratch stages it too."""
+    materials = materials_file_of(config["calo"]["geometry"])
+    return [str(materials)] if materials is not None else []

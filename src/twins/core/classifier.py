@@ -50,11 +50,6 @@ class ClassifierSettings:
             setattr(self, name, value)
         if isinstance(self.n_threads, bool) or int(self.n_threads) != self.n_threads or self.n_threads < 1:
             raise ValueError(f"classifier setting 'n_threads' must be a positive integer; got {self.n_threads!r}")
-        if self.train_fraction + self.validation_fraction >= 1:
-            raise ValueError(
-                f"train_fraction + validation_fraction must be < 1 to leave a test set; got "
-                f"{self.train_fraction} + {self.validation_fraction}"
-            )
 
     @property
     def fractions(self) -> dict[str, float]:

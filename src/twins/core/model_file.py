@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from twins.core.device import describe
 from twins.core.io import InputFileError, atomic_path
 from twins.core.provenance import to_json
 
@@ -37,6 +38,7 @@ class ModelFile:
     weights: dict[str, dict[str, torch.Tensor]]
     meta: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    device: dict[str, str] = field(default_factory=dict)  # where the weights were computed (empty: not recorded)
 
     def load_into(self, name: str, module: torch.nn.Module, device: str | torch.device = "cpu") -> torch.nn.Module:
         """`module` with the state dict `name` loaded, moved to `device`, in eval mode; InputFileError naming
@@ -59,6 +61,14 @@ def _state_dict(value: torch.nn.Module | Mapping[str, torch.Tensor]) -> dict[str
     return {key: tensor.detach().cpu() for key, tensor in state.items()}
 
 
+def _weights_device(weights: Mapping[str, torch.nn.Module | Mapping[str, torch.Tensor]]) -> torch.device:
+    for value in weights.values():
+        state = value.state_dict() if isinstance(value, torch.nn.Module) else value
+        for tensor in state.values():
+            return tensor.device
+    return torch.device("cpu")
+
+
 def save_model(
     path: str | Path,
     twin: str,
@@ -75,6 +85,8 @@ def save_model(
         "model": model,
         "weights": {name: _state_dict(value) for name, value in weights.items()},
         "meta": to_json(dict(meta)),
+        # where the weights were computed (provenance: a "GPU" job that trained on the CPU shows here)
+        "device": to_json(describe(_weights_device(weights))),
     }
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -111,4 +123,5 @@ def load_model(path: str | Path, twin: str, models: str | Iterable[str], writer:
             f"{path}: a {record.get('twin')} {record.get('model')} model, not a {twin} {' or '.join(accepted)} "
             f"model; expected one written by {writer}"
         )
-    return ModelFile(twin, record["model"], record["weights"], json.loads(record["meta"]), path)
+    device = json.loads(record["device"]) if "device" in record else {}
+    return ModelFile(twin, record["model"], record["weights"], json.loads(record["meta"]), path, device)

@@ -5,6 +5,7 @@ Records hold no wall-clock time on purpose: the same config and seed must give i
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import json
@@ -83,3 +84,63 @@ def _json_default(value: Any) -> Any:
     if hasattr(value, "items"):  # Snakemake's Namedlist/Params behave as mappings
         return dict(value.items())
     raise TypeError(f"cannot record {type(value).__name__} in provenance")
+
+
+def _module_file(module: str) -> Path | None:
+    base = Path(__file__).resolve().parents[2].joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def library_modules(modules: Iterable[str]) -> dict[str, Path]:
+    """`modules` and every twins module they import, directly or not (read from the source, not imported)."""
+    found: dict[str, Path] = {}
+    pending = list(modules)
+    while pending:
+        module = pending.pop()
+        path = _module_file(module)
+        if module in found or path is None:
+            continue
+        found[module] = path
+        pending += _twins_imports(ast.parse(path.read_text(), str(path)))
+    return found
+
+
+def _twins_imports(tree: ast.AST) -> list[str]:
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names if a.name.startswith("twins.")]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("twins"):
+            names += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+    return names
+
+
+def step_code_hash(module: str, function: str) -> str:
+    """SHA-256 over the source of step `function` of `module` and of every twins module it uses (its own
+    imports and its module's top-level ones), not the module's other steps: a rule passes it as a param so
+    it reruns, and misses the between-workflow cache, when its code changes."""
+    path = _module_file(module)
+    tree = ast.parse(path.read_text(), str(path))
+    node = next(
+        (n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function),
+        None,
+    )
+    if node is None:
+        raise ValueError(f"{module} has no function {function}")
+    top_level = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    used = _twins_imports(node) + _twins_imports(ast.Module(body=top_level, type_ignores=[]))
+    digest = hashlib.sha256(ast.get_source_segment(path.read_text(), node).encode())
+    digest.update(library_code_hash(used).encode())
+    return digest.hexdigest()
+
+
+def library_code_hash(modules: Iterable[str]) -> str:
+    """SHA-256 over the source of `modules` and the twins modules they import: a rule that passes it as a
+    param reruns, and misses the between-workflow cache, when that code changes (and only then)."""
+    digest = hashlib.sha256()
+    for module, path in sorted(library_modules(modules).items()):
+        digest.update(module.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()

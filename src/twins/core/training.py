@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from twins.core.interrupt import TrainingInterrupted, stop_requested_by_signals
 from twins.core.io import atomic_path
 from twins.core.provenance import to_json
 
@@ -30,16 +31,7 @@ log = logging.getLogger(__name__)
 
 
 class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-def select_device(name: str = "auto") -> torch.device:
-    """'auto' takes CUDA when present, else the CPU; 'cpu' and 'cuda[:N]' are taken as given."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device '{name}' requested but no CUDA device is visible; use device: auto or cpu")
-    return torch.device(name)
+    """A loss became NaN or infinite, or ran away (finite but huge); the last good checkpoint is kept."""
 
 
 def _rng_state(generators: dict[str, Any]) -> dict[str, Any]:
@@ -170,7 +162,12 @@ class CheckpointedTraining:
         return self.start_epoch
 
     def run(self, epochs: int, train_epoch: Callable[[int], dict[str, float]]) -> pd.DataFrame:
-        """Run epochs [resumed epoch, epochs); return the full history (one row per epoch)."""
+        """Run epochs [resumed epoch, epochs); return the full history (one row per epoch). SIGTERM (SLURM's
+        time limit) ends the run after the current epoch's checkpoint with TrainingInterrupted."""
+        with stop_requested_by_signals() as stop:
+            return self._run(epochs, train_epoch, stop)
+
+    def _run(self, epochs: int, train_epoch: Callable[[int], dict[str, float]], stop) -> pd.DataFrame:
         first = self.resume(epochs)
         if self.early_stopping is not None and first > 0 and self._should_stop(first - 1):
             log.info("checkpoint %s is from a run that stopped early; nothing to train", self.checkpoint_path)
@@ -183,19 +180,18 @@ class CheckpointedTraining:
         for epoch in progress:
             started = time.perf_counter()
             losses = {k: float(v) for k, v in train_epoch(epoch).items()}
-            bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
-            if bad:
-                last = f"epoch {epoch - 1}" if self.checkpoint_path.exists() and epoch > 0 else "none"
-                raise TrainingDiverged(
-                    f"non-finite loss at epoch {epoch}: {bad}. The last good checkpoint ({last}) is kept at "
-                    f"{self.checkpoint_path}; lower the learning rate or check the input data, then rerun."
-                )
+            self._check_losses(epoch, losses)
             row = {"epoch": epoch, **losses, "seconds": time.perf_counter() - started}
             self.history.append(row)
             log.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in losses.items()))
             self._track_best(epoch, losses)
             self._save_checkpoint(epoch)
             self._write_history()
+            if stop and epoch + 1 < epochs:
+                raise TrainingInterrupted(
+                    f"stopped by {stop.name} after epoch {epoch} of {epochs}; the checkpoint {self.checkpoint_path} "
+                    "holds it, and a rerun with the same settings resumes from there"
+                )
             if self.early_stopping is not None and self._should_stop(epoch):
                 log.info(
                     "early stopping after epoch %d: %s has not improved since epoch %d",
@@ -210,6 +206,31 @@ class CheckpointedTraining:
             for k, m in self.modules.items():
                 m.load_state_dict(self.best["modules"][k])
         return pd.DataFrame(self.history)
+
+    def _check_losses(self, epoch: int, losses: dict[str, float]) -> None:
+        """TrainingDiverged on a NaN/inf or runaway loss, before the checkpoint would be overwritten."""
+        bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
+        # Runaway: |loss| > 1e12, or > 1e6 x its scale in the first 3 epochs (median |loss|, at least 1).
+        # Healthy runs of every twin stay below ~1e3 and within ~25x of that scale (lattice's first epoch is
+        # its largest), so only a blow-up by many orders of magnitude fires it.
+        runaway = {}
+        for k, v in losses.items():
+            early = [abs(row[k]) for row in self.history[:3] if k in row]
+            limit = min(1e12, 1e6 * max(1.0, float(np.median(early)))) if early else 1e12
+            if k not in bad and abs(v) > limit:
+                runaway[k] = v
+        if bad or runaway:
+            last = f"epoch {epoch - 1}" if self.checkpoint_path.exists() and epoch > 0 else "none"
+            what = [f"non-finite loss at epoch {epoch}: {bad}"] if bad else []
+            if runaway:
+                values = ", ".join(f"{k}={v:.3g}" for k, v in runaway.items())
+                what.append(f"runaway loss at epoch {epoch}: {values} (above 1e12, or 1e6 x its early size)")
+            raise TrainingDiverged(
+                f"{'; '.join(what)}. The last good checkpoint ({last}) is kept at {self.checkpoint_path}, "
+                "not overwritten. Check the input data, or lower the learning rate: the learning rate is part "
+                "of the settings fingerprint, so a rerun with a lower one ignores this checkpoint and trains "
+                "from scratch (a rerun with unchanged settings resumes from it)."
+            )
 
     def _track_best(self, epoch: int, losses: dict[str, float]) -> None:
         if self.early_stopping is None:

@@ -50,10 +50,12 @@ def observations(config: dict) -> list[str]:
     return list(p["generate"]["simulated"]) + list(available_real_files(config))
 
 
-def observation_file(config: dict, name: str) -> str:
-    """The filterbank of observation `name`: a real file's path, else pulsar_simulate's output."""
+def observation_file(config: dict, name: str, external=str) -> str:
+    """The filterbank of observation `name`: a real file's path (wrapped in `external`: the rule file passes
+    its `external_file`, so a user's file is never looked up under a storage prefix), else
+    pulsar_simulate's output."""
     real = config["pulsar"]["generate"]["real"]
-    return real[name]["path"] if name in real else results(f"pulsar/simulate/{name}.fil")
+    return external(real[name]["path"]) if name in real else results(f"pulsar/simulate/{name}.fil")
 
 
 def observation_downsample(config: dict, name: str) -> dict | None:

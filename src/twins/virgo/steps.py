@@ -102,7 +102,7 @@ def generate(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> Non
     inputs: model, test, segments, asd; outputs: generated, timing; params: generate, preprocess, device."""
     import torch
 
-    from twins.core.training import select_device
+    from twins.core.device import select_device
     from twins.virgo.latency import pipeline_latency
     from twins.virgo.models import get_model
 

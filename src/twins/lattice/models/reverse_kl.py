@@ -20,10 +20,11 @@ import torch
 from torch import nn
 
 from twins.core.config import resolve
+from twins.core.device import select_device
 from twins.core.model_file import load_model, save_model
 from twins.core.provenance import make_provenance
 from twins.core.seeding import derive_seed, seed_everything
-from twins.core.training import CheckpointedTraining, select_device
+from twins.core.training import CheckpointedTraining
 from twins.lattice.models import MODELS, build_flow, torch_action
 from twins.lattice.nfmcmc import effective_sample_size
 from twins.lattice.theories import U1, Phi4, make_theory

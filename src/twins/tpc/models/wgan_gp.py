@@ -24,11 +24,12 @@ import torch
 from torch import nn
 
 from twins.core.config import resolve
+from twins.core.device import select_device
 from twins.core.io import get_provenance
 from twins.core.model_file import load_model, save_model
 from twins.core.provenance import make_provenance, sha256_file
 from twins.core.seeding import derive_seed, seed_everything
-from twins.core.training import CheckpointedTraining, select_device
+from twins.core.training import CheckpointedTraining
 from twins.tpc.encoding import ENCODED, inverse_log_transform
 from twins.tpc.io import read_segments_h5
 

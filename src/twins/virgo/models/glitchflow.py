@@ -28,11 +28,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from twins.core.config import resolve
+from twins.core.device import select_device
 from twins.core.io import get_provenance
 from twins.core.model_file import ModelFile, load_model, save_model
 from twins.core.provenance import make_provenance, sha256_file
 from twins.core.seeding import derive_seed, seed_everything
-from twins.core.training import CheckpointedTraining, select_device
+from twins.core.training import CheckpointedTraining
 from twins.virgo.io import TFrame, read_tframe
 
 log = logging.getLogger(__name__)

@@ -13,9 +13,9 @@ from twins.calo.models.caloinn.network import CaloINNFlow, TwoFlowCaloINN, build
 from twins.calo.models.caloinn.preprocessing import CaloINNPreprocessing
 from twins.calo.models.caloinn.train import MODEL, TWIN, WRITER
 from twins.calo.models.sampling import checked_conditions, timed_batches, warn_if_extrapolating
+from twins.core.device import select_device
 from twins.core.io import InputFileError
 from twins.core.model_file import load_model
-from twins.core.training import select_device
 
 log = logging.getLogger(__name__)
 

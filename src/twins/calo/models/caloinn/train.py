@@ -32,13 +32,14 @@ from twins.calo.models.caloinn.preprocessing import CaloINNPreprocessing
 from twins.calo.models.caloinn.training_data import axis_cells_per_tan, load_split_showers
 from twins.calo.models.determinism import deterministic_algorithms
 from twins.core.config import resolve
+from twins.core.device import select_device
 from twins.core.distributed import DistributedContext
 from twins.core.io import InputFileError
 from twins.core.model_file import save_model
 from twins.core.plots import HistoryPanel
 from twins.core.provenance import make_provenance, sha256_file
 from twins.core.seeding import derive_seed, seed_everything
-from twins.core.training import CheckpointedTraining, select_device
+from twins.core.training import CheckpointedTraining
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from twins.calo.models.gan3d.network import Generator3D
 from twins.calo.models.gan3d.train import MODEL, TWIN, WRITER, build_generator
 from twins.calo.models.sampling import checked_conditions, timed_batches, warn_if_extrapolating
 from twins.calo.transform import ShowerTransform
+from twins.core.device import select_device
 from twins.core.model_file import load_model
-from twins.core.training import select_device
 
 log = logging.getLogger(__name__)
 

@@ -35,12 +35,13 @@ from twins.calo.models.gan3d.training_data import TrainingShowers, load_training
 from twins.calo.models.gan3d.updates import GanUpdates, make_optimizer, recalibrate_batchnorm
 from twins.calo.transform import ShowerTransform
 from twins.core.config import resolve
+from twins.core.device import select_device
 from twins.core.io import InputFileError
 from twins.core.model_file import save_model
 from twins.core.plots import HistoryPanel
 from twins.core.provenance import make_provenance, sha256_file
 from twins.core.seeding import derive_seed, seed_everything
-from twins.core.training import CheckpointedTraining, select_device
+from twins.core.training import CheckpointedTraining
 
 log = logging.getLogger(__name__)
 

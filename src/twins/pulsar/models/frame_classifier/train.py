@@ -11,10 +11,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from twins.core.device import select_device
 from twins.core.io import read_datasets
 from twins.core.provenance import make_provenance, sha256_file
 from twins.core.seeding import derive_seed, seed_everything
-from twins.core.training import CheckpointedTraining, select_device
+from twins.core.training import CheckpointedTraining
 from twins.pulsar import CLASSES
 from twins.pulsar.models.frame_classifier.classify import predict_probabilities
 from twins.pulsar.models.frame_classifier.network import FrameClassifier, build_model, save_classifier
