@@ -69,12 +69,19 @@ def test_simulate_chunks_have_distinct_seeds_and_provenance(tmp_path):
     assert timing["showers"] == 3 and timing["backend"] == "gflash" and timing["showers_per_second"] > 0
 
 
-def test_convert_merges_the_simulated_chunks(tmp_path):
-    chunks = []
+def test_convert_merges_the_simulated_chunks_and_their_timings(tmp_path):
+    chunks, timings = [], []
     for k, n in enumerate((6, 4)):
         chunks.append(str(tmp_path / f"chunk_{k}.root"))
         write_showers_root(chunks[-1], toy_showers(n, seed=k), TOY_GEOMETRY, {"chunk": k})
-    steps.convert({"showers": chunks}, {"showers": str(tmp_path / "showers.h5")}, {"convert": defaults("calo.convert")})
+        timings.append(str(tmp_path / f"chunk_{k}.json"))
+        (tmp_path / f"chunk_{k}.json").write_text(json.dumps({"showers": n, "seconds": 1.0 + k}))
+    outputs = {"showers": str(tmp_path / "showers.h5"), "timing": str(tmp_path / "timing.json")}
+    steps.convert({"showers": chunks, "timing": timings}, outputs, {"convert": defaults("calo.convert")})
+    assert json.loads((tmp_path / "timing.json").read_text()) == [
+        {"showers": 6, "seconds": 1.0},
+        {"showers": 4, "seconds": 2.0},
+    ]
     merged = read_showers_h5(tmp_path / "showers.h5")
     np.testing.assert_array_equal(merged.cells[6:], toy_showers(4, seed=1).cells)
     assert [u["chunk"] for u in get_provenance(tmp_path / "showers.h5")["upstream"]] == [0, 1]
@@ -119,10 +126,10 @@ def test_validate_writes_metrics_and_every_figure(tmp_path):
     for name, sample in files.items():
         inputs[name] = str(tmp_path / f"{name}.h5")
         write_showers_h5(inputs[name], sample, geometry, {})
-    for k, (showers, seconds) in enumerate(((30, 3.0), (30, 1.0))):
-        (tmp_path / f"sim_{k}.json").write_text(json.dumps({"showers": showers, "seconds": seconds}))
+    timings = [{"showers": 30, "seconds": 3.0}, {"showers": 30, "seconds": 1.0}]  # what calo_convert gathers
+    (tmp_path / "sim.json").write_text(json.dumps(timings))
     (tmp_path / "gen.json").write_text(json.dumps({"showers": 60, "showers_per_second": 150.0}))
-    inputs |= {"simulate_timing": [str(tmp_path / f"sim_{k}.json") for k in range(2)]}
+    inputs |= {"simulate_timing": str(tmp_path / "sim.json")}
     inputs |= {"generate_timing": str(tmp_path / "gen.json")}
     names = ("e_ratio", "n_hit", "average_shower")
     outputs = {name: str(tmp_path / "out" / f"{name}.png") for name in names}

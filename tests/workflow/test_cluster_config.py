@@ -100,3 +100,25 @@ def test_every_twin_plans_with_shared_storage_and_no_job_runs_on_the_login_node(
     assert "resources/tpc/mpd_padrow.yaml (retrieve from storage)" in output.replace(str(REPO) + "/", "")
     rules = "".join(path.read_text() for path in (REPO / "workflow" / "rules").glob("*.smk"))
     assert not re.search(r"=\s*local\(", rules), "a local() input runs its jobs on the login node"
+
+
+def test_chunk_files_go_once_converted_when_not_kept(tmp_path):
+    """keep_chunk_files: false deletes the per-chunk ROOT files (and calo's chunk timings) once converted; the
+    gathered timings stay for validation."""
+    from tests.helpers import make_workdir
+
+    config = {
+        "twins": ["calo", "tpc"],
+        "keep_chunk_files": False,
+        "calo": {"simulate": {"events": 40, "chunks": 2}},
+        "tpc": {"simulate": {"segments": 200, "chunks": 2}},
+    }
+    workdir = make_workdir(tmp_path, config)
+    targets = ("results/calo/showers.h5", "results/tpc/segments.h5")
+    snakemake(workdir, *targets, "--cores", "2", "--configfile", "tiny.yaml")
+    assert sorted(p.name for p in (workdir / "results/calo/simulate").iterdir()) == ["timing.json"]
+    assert sorted(p.name for p in (workdir / "results/tpc/simulate").iterdir()) == ["chunk_0.json", "chunk_1.json"]
+    assert [t["showers"] for t in yaml.safe_load((workdir / "results/calo/simulate/timing.json").read_text())] == [
+        20,
+        20,
+    ]

@@ -31,9 +31,12 @@ rule calo_simulate:
         geometry=external_file(config["calo"]["geometry"]),
         materials=[external_file(path) for path in calo_rules.materials_files(config)],
     output:
-        # one multiext so the between-workflow cache (--cache) can store both files
-        multiext(
-            results("calo/simulate/chunk_{chunk}"), showers=".root", timing=".json"
+        # one multiext so the between-workflow cache (--cache) can store both files; calo_convert gathers
+        # the timings, so nothing later needs a chunk file (temp() when keep_chunk_files is false)
+        chunk_files(
+            multiext(
+                results("calo/simulate/chunk_{chunk}"), showers=".root", timing=".json"
+            )
         ),
     log:
         logs("calo/simulate_{chunk}.log"),
@@ -59,8 +62,11 @@ rule calo_simulate:
 rule calo_convert:
     input:
         showers=calo_rules.source_files(config, external_file),
+        timing=calo_rules.simulation_timings(config),
     output:
         showers=results("calo/showers.h5"),
+        # the simulator's wall time per chunk (empty for external files): the speed ratio's denominator
+        timing=results("calo/simulate/timing.json"),
     log:
         logs("calo/convert.log"),
     benchmark:
@@ -178,7 +184,7 @@ rule calo_validate:
         # disjoint simulated showers: the statistical floor of every metric
         independent=results("calo/preprocess/validation.h5"),
         generated=results("calo/generate/{model}.h5"),
-        simulate_timing=calo_rules.simulation_timings(config),
+        simulate_timing=results("calo/simulate/timing.json"),
         generate_timing=results("calo/generate/{model}.json"),
     output:
         **{

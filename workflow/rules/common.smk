@@ -25,6 +25,11 @@ except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
 
+def chunk_files(files):
+    """Per-chunk simulation outputs: temp() when config keep_chunk_files is false (deleted once converted)."""
+    return files if config["keep_chunk_files"] else temp(files)
+
+
 def external_file(path):
     """An input the workflow does not make (a file of the checkout, or the user's data). Under a default
     storage provider it would be looked up below the storage prefix; it is taken from where it is instead,

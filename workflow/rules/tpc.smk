@@ -16,7 +16,7 @@ rule tpc_simulate:
         # files the workflow does not make (the checkout's, the user's): see external_file in common.smk
         detector=external_file(config["tpc"]["detector"]),
     output:
-        segments=results("tpc/simulate/chunk_{chunk}.root"),
+        segments=chunk_files(results("tpc/simulate/chunk_{chunk}.root")),
         timing=results("tpc/simulate/chunk_{chunk}.json"),
     log:
         logs("tpc/simulate_{chunk}.log"),

@@ -48,7 +48,8 @@ def simulate(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> Non
 
 def convert(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
     """Rule calo_convert: the simulator's ROOT chunks, or external Geant4 ROOT files through the mapping of
-    calo.convert.external (source: external), into one shower HDF5 file."""
+    calo.convert.external (source: external), into one shower HDF5 file; the chunks' timing records into one
+    JSON list (empty for external files)."""
     from twins.calo.external_root import import_external_root
     from twins.calo.io import convert_root_to_hdf5
 
@@ -58,6 +59,9 @@ def convert(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None
         import_external_root(inputs["showers"], mapping, outputs["showers"], settings)
     else:
         convert_root_to_hdf5(inputs["showers"], outputs["showers"], settings)
+    # one file for calo_validate, so the chunk files may go once converted
+    timing = inputs.get("timing") or []
+    write_json(outputs["timing"], [read_json(path) for path in ([timing] if isinstance(timing, str) else timing)])
 
 
 def preprocess(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
@@ -153,7 +157,7 @@ def validate(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> Non
         geometry,
         settings,
         params["seed"],
-        simulator_showers_per_s=simulation_speed([read_json(p) for p in inputs["simulate_timing"]]),
+        simulator_showers_per_s=simulation_speed(read_json(inputs["simulate_timing"])),
         generator_showers_per_s=generate_timing["showers_per_second"],
         independent_reference=read_showers_h5(inputs["independent"]),
         threads=threads,
