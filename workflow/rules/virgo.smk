@@ -8,6 +8,7 @@ TWIN_TARGETS["virgo"] = virgo_rules.targets(config)
 # Light rules run where Snakemake runs (no sbatch and queue wait for a few seconds of work).
 localrules:
     virgo_report,
+    virgo_qscan,
 
 
 rule virgo_simulate:
