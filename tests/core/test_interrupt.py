@@ -59,7 +59,7 @@ def start(folder, epochs) -> subprocess.Popen:
 
 
 def test_sigterm_checkpoints_exits_non_zero_and_the_rerun_matches_an_uninterrupted_run(tmp_path):
-    epochs = 12
+    epochs = 8
     straight = start(tmp_path / "straight", epochs)
     interrupted = start(tmp_path / "interrupted", epochs)
     history = tmp_path / "interrupted" / "history.csv"

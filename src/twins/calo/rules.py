@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from twins.calo.geometry import materials_file_of
 from twins.core.provenance import step_code_hash
 from twins.core.workflow import results
@@ -46,5 +48,8 @@ def simulator_code() -> str:
 def materials_files(config: dict) -> list[str]:
     """The materials file the geometry reads beside it (none for an inline material): an input of
     calo_simulate, so a job that stages the geometry through local scratch stages it too."""
-    materials = materials_file_of(config["calo"]["geometry"])
+    geometry = Path(config["calo"]["geometry"])
+    if not geometry.is_file():  # the geometry input itself is then missing, which Snakemake reports if needed
+        return []
+    materials = materials_file_of(geometry)
     return [str(materials)] if materials is not None else []
