@@ -1,4 +1,5 @@
-"""The pulsar twin's HDF5 and CSV file layouts (the SIGPROC filterbank format is twins.pulsar.filterbank).
+"""The pulsar twin's HDF5 and CSV file layouts (observations: SIGPROC in twins.pulsar.filterbank, PSRFITS in
+twins.pulsar.psrfits).
 
 pulsar_simulate   `<dataset>.fil` (8-bit filterbank) and `<dataset>_truth.h5`: `labels` (n_frames, 3) uint8
                   [pulse, nb_rfi, bb_rfi], `snr` (n_frames,) injected frame S/N, `pixel_mask` (nsamples, nchans)
@@ -28,7 +29,7 @@ import pandas as pd
 
 from twins.core.io import atomic_path, open_hdf5, set_provenance
 from twins.pulsar import CLASSES
-from twins.pulsar.filterbank import Filterbank, append_spectra, encode_header
+from twins.pulsar.filterbank import Filterbank, append_spectra, encode_header, is_psrfits, read_filterbank
 from twins.pulsar.frames import FrameGeometry, frame_coordinates
 from twins.pulsar.truth import SimulatedTruth
 
@@ -65,6 +66,16 @@ class SimulationFiles:
             self.truth[name].attrs["columns"] = columns
         self.truth.attrs.update({**truth.attrs, **attrs})
         set_provenance(self.truth, provenance)
+
+
+def read_observation(path: str | Path, max_samples: int | None = None) -> Filterbank:
+    """A SIGPROC filterbank or PSRFITS search-mode file (told by its first bytes), whole or its first
+    `max_samples` spectra, as a Filterbank."""
+    if Path(path).is_file() and is_psrfits(path):
+        from twins.pulsar.psrfits import read_psrfits  # astropy, only for PSRFITS
+
+        return read_psrfits(path, max_samples)
+    return read_filterbank(path, max_samples)
 
 
 @contextlib.contextmanager
@@ -131,10 +142,15 @@ def write_frame_labels(
 
 
 def write_reduced(path: str | Path, raw: np.ndarray, kept: np.ndarray, coordinates: tuple, provenance) -> None:
-    """The reduced data product: the raw frames of the `kept` indices (float16), their indices, times and bands."""
+    """The reduced data product: the raw frames of the `kept` indices, their indices, times and bands. Frames are
+    float16 (downsampled counts of <= 8-bit files), float32 where values lie beyond float16's range (scaled
+    PSRFITS intensities, 16-bit counts)."""
     t, f = coordinates
+    frames = raw[kept]
+    fits_float16 = not frames.size or float(np.abs(frames).max()) <= float(np.finfo(np.float16).max)
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as out:
-        out.create_dataset("frames", data=raw[kept].astype(np.float16), shape=(len(kept), *raw.shape[1:]))
+        dtype = np.float16 if fits_float16 else np.float32
+        out.create_dataset("frames", data=frames.astype(dtype), shape=(len(kept), *raw.shape[1:]))
         out["frame_index"], out["frame_time_s"], out["frame_freq_mhz"] = kept, t[kept], f[kept]
         set_provenance(out, provenance)
 

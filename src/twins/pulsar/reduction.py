@@ -51,8 +51,11 @@ def classify_observation(
     `downsample` ({time_downsample, freq_downsample}) overrides the model's for files of another
     channelisation (the frame size is the model's). With settings['mask_flagged_channels'] the channels
     flagged from the whole observation's statistics are zeroed in the normalised frames before
-    classification (labels then describe the cleaned frames)."""
+    classification (labels then describe the cleaned frames). Frames are cut with channel 0 the highest
+    frequency, the order the classifier learnt (`fb.in_descending_order()`: the data themselves for a
+    file in that order); the flags and the frames' top-band frequencies refer to that order."""
     torch.set_num_threads(threads)
+    fb = fb.in_descending_order()
     geometry = FrameGeometry.from_config({**meta["frames"], **(downsample or {})})
     flags, _ = flag_channels(fb.data, flagging["statistics"], flagging["threshold"])
     started = time.perf_counter()

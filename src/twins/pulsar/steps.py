@@ -19,7 +19,6 @@ from twins.core.io import read_datasets, read_json, write_json
 from twins.core.provenance import make_provenance
 from twins.core.seeding import derive_seed
 from twins.pulsar import io
-from twins.pulsar.filterbank import read_filterbank
 from twins.pulsar.frames import FrameGeometry, cut_frames
 from twins.pulsar.normalisation import normalise_frames
 from twins.pulsar.telescope import load_telescope
@@ -76,7 +75,7 @@ def convert(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None
     """Rule pulsar_convert: cut a simulated filterbank into frames and attach its truth; inputs: fil, truth;
     outputs: frames (HDF5)."""
     geometry = FrameGeometry.from_config(params["frames"])
-    fb = read_filterbank(inputs["fil"])
+    fb = io.read_observation(inputs["fil"])
     truth = io.read_frame_truth(inputs["truth"], geometry)
     frames = cut_frames(fb.data, geometry)
     if len(frames) != len(truth["labels"]):
@@ -125,12 +124,13 @@ def train(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
 
 
 def generate(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
-    """Rule pulsar_generate: classify every frame of observation params["observation"] (inputs: fil, model);
-    outputs: labels (HDF5), reduced (HDF5: the pulse frames), candidates (CSV), summary (JSON)."""
+    """Rule pulsar_generate: classify every frame of observation params["observation"] (inputs: fil, a SIGPROC
+    filterbank or PSRFITS search-mode file, and model); outputs: labels (HDF5), reduced (HDF5: the pulse frames),
+    candidates (CSV), summary (JSON). Channels in descending frequency, as the classifier learnt them."""
     from twins.pulsar.reduction import classify_observation, reduction_summary
 
     model, meta = _classifier().load(inputs["model"])
-    fb = read_filterbank(inputs["fil"])
+    fb = io.read_observation(inputs["fil"]).in_descending_order()
     result = classify_observation(
         fb, model, meta, params["generate"], params["preprocess"], params["flagging"], params["downsample"], threads
     )
