@@ -6,17 +6,20 @@ default, which real sites want)."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
-import time
+import sys
+import tempfile
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 import yaml
 
-from tests.helpers import REPO, make_workdir, snakemake
+from tests.helpers import REPO, SNAKEFILE, make_workdir
 from twins.core.model_file import load_model
 
 pytestmark = pytest.mark.slurm
@@ -31,7 +34,7 @@ FIRST_STEPS = {
         "models": ["gan3d"],
         "train": {
             "gan3d": {
-                "epochs": 90,
+                "epochs": 120,
                 "batch_size": 32,
                 "latent_size": 16,
                 "generator_channels": [8, 4],
@@ -115,18 +118,6 @@ def partition():
     return name
 
 
-@pytest.fixture(scope="module")
-def slurm_env(partition):
-    return {
-        "TWINS_SLURM_PARTITION": partition,
-        "TWINS_SLURM_ACCOUNT": "twins",
-        "TWINS_SLURM_GPU_PARTITION": partition,
-        "TWINS_SLURM_GPU_MODEL": "fake",
-        # the cluster's GPUs are fake: training on the CPU is chosen on purpose here
-        "TWINS_ALLOW_CPU": "1",
-    }
-
-
 def submitted_jobs(output: str) -> dict[str, list[str]]:
     """rule -> SLURM job ids (an array's tasks as <id>_<task>), from Snakemake's submission lines."""
     jobs: dict[str, list[str]] = {}
@@ -157,40 +148,92 @@ def datasets(path) -> dict[str, np.ndarray]:
         return found
 
 
-@pytest.fixture(scope="module")
-def cluster_run(tmp_path_factory, slurm_env):
+class ClusterRun:
     """The first steps of every twin through profiles/slurm, artefacts on "shared" storage (the fs plugin)
-    and every job staged through its own node-local scratch folder ($SLURM_JOB_ID inside the job)."""
-    root = tmp_path_factory.mktemp("cluster")
-    (root / "run").mkdir()
-    workdir = make_workdir(root / "run", FIRST_STEPS)
-    storage = {
-        "default-storage-provider": "fs",
-        "default-storage-prefix": str(root / "shared"),
-        "local-storage-prefix": str(root / "login-scratch"),
-        "remote-job-local-storage-prefix": str(root / "node-scratch" / "$SLURM_JOB_ID"),
-        "shared-fs-usage": ["persistence", "software-deployment", "sources", "source-cache"],
-        "keep-storage-local-copies": True,  # so the test sees what each job staged
+    and every job staged through its own node-local scratch folder ($SLURM_JOB_ID inside the job), plus the
+    same targets run locally to compare with. Both are started as background processes when the tests are
+    collected (tests/slurm/conftest.py), so the minutes the cluster spends on queueing, a one-minute time
+    limit and its retry overlap with the rest of the suite; `finish()` waits for them."""
+
+    def __init__(self, root: Path, env: dict) -> None:
+        self.root, self.workdir = root, make_workdir(_mkdir(root / "run"), FIRST_STEPS)
+        self.local = make_workdir(_mkdir(root / "local"), FIRST_STEPS)
+        storage = {
+            "default-storage-provider": "fs",
+            "default-storage-prefix": str(root / "shared"),
+            "local-storage-prefix": str(root / "login-scratch"),
+            "remote-job-local-storage-prefix": str(root / "node-scratch" / "$SLURM_JOB_ID"),
+            "shared-fs-usage": ["persistence", "software-deployment", "sources", "source-cache"],
+            "keep-storage-local-copies": True,  # so the test sees what each job staged
+        }
+        train = {"runtime": "1 * attempt", "mem_mb": "2000 * attempt", "gpu": 0, "gpu_model": "", "gres": "gpu:fake:1"}
+        profile = slurm_profile(
+            root / "profile",
+            retries=2,  # the one-minute limit: a loaded machine may need a third try
+            set_resources={"calo_train": train, "tpc_train": {"mem_mb": "2000 * attempt"}},
+            **{"set-threads": {"calo_train": 1}},
+            **storage,
+        )
+        command = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--configfile=tiny.yaml"]
+        self.cluster = self._start(self.workdir, [*command, "--profile", profile, *DATA, *MODELS], env)
+        self.local_run = self._start(self.local, [*command, "--cores", "1", *DATA], {})
+
+    @staticmethod
+    def _start(workdir: Path, command: list[str], env: dict) -> subprocess.Popen:
+        log = open(workdir / "snakemake.out", "w")  # a file, not a pipe: nobody reads it until the end
+        return subprocess.Popen(
+            [*command[:5], "--directory", str(workdir), *command[5:]],
+            cwd=workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+        )
+
+    def finish(self) -> str:
+        """Wait for both runs; the cluster run's output."""
+        for run in (self.cluster, self.local_run):
+            run.wait(timeout=1200)
+        output = (self.workdir / "snakemake.out").read_text()
+        assert self.local_run.returncode == 0, (self.local / "snakemake.out").read_text()[-4000:]
+        assert self.cluster.returncode == 0, output[-6000:]
+        return output
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True)
+    return path
+
+
+STARTED: dict[str, ClusterRun] = {}
+
+
+def start_cluster_run() -> None:
+    """Start the cluster run in the background if a SLURM cluster answers (called at collection time)."""
+    name = _partition()
+    if name is not None and "run" not in STARTED:
+        STARTED["run"] = ClusterRun(Path(tempfile.mkdtemp(prefix="twins-cluster-")), site_environment(name))
+
+
+def site_environment(partition: str) -> dict:
+    return {
+        "TWINS_SLURM_PARTITION": partition,
+        "TWINS_SLURM_ACCOUNT": "twins",
+        "TWINS_SLURM_GPU_PARTITION": partition,
+        "TWINS_SLURM_GPU_MODEL": "fake",
+        # the cluster's GPUs are fake: training on the CPU is chosen on purpose here
+        "TWINS_ALLOW_CPU": "1",
     }
-    train = {"runtime": "1 * attempt", "mem_mb": "2000 * attempt", "gpu": 0, "gpu_model": "", "gres": "gpu:fake:1"}
-    profile = slurm_profile(
-        root / "profile",
-        retries=2,  # the one-minute limit: a loaded machine may need a third try
-        set_resources={"calo_train": train, "tpc_train": {"mem_mb": "2000 * attempt"}},
-        **{"set-threads": {"calo_train": 1}},
-        **storage,
-    )
-    started = time.monotonic()
-    result = snakemake(
-        workdir, *DATA, *MODELS, "--profile", profile, "--configfile", "tiny.yaml", env=slurm_env, check=False
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-6000:]
-    return root, workdir, output, time.monotonic() - started
+
+
+@pytest.fixture(scope="module")
+def cluster_run(partition):
+    start_cluster_run()  # already running when collection started it
+    run = STARTED["run"]
+    return run.root, run.workdir, run.finish()
 
 
 def test_every_job_went_through_sbatch_and_the_fan_outs_as_group_jobs(cluster_run):
-    _, _, output, _ = cluster_run
+    _, _, output = cluster_run
     jobs = submitted_jobs(output)
     for rule in ("calo_simulate", "tpc_simulate"):  # the plugin logs a group job under group_<group>_<rules>
         group = f"{rule}_batch_{rule}"
@@ -203,7 +246,7 @@ def test_every_job_went_through_sbatch_and_the_fan_outs_as_group_jobs(cluster_ru
 
 
 def test_outputs_live_on_shared_storage_and_each_job_staged_through_its_own_scratch(cluster_run):
-    root, workdir, _, _ = cluster_run
+    root, workdir, _ = cluster_run
     for target in DATA + MODELS:
         assert (root / "shared" / target).stat().st_size > 0, target
     assert not (workdir / "results" / "calo" / "showers.h5").exists()
@@ -211,10 +254,9 @@ def test_outputs_live_on_shared_storage_and_each_job_staged_through_its_own_scra
     assert len(job_folders) >= 8 and all(name.replace("_", "").isdigit() for name in job_folders), job_folders
 
 
-def test_outputs_equal_a_local_run(cluster_run, tmp_path):
-    root, _, _, _ = cluster_run
-    local = make_workdir(tmp_path, FIRST_STEPS)
-    snakemake(local, *DATA, "--cores", "2", "--configfile", "tiny.yaml")
+def test_outputs_equal_a_local_run(cluster_run):
+    root, _, _ = cluster_run
+    local = root / "local"
     for target in DATA:
         a, b = datasets(root / "shared" / target), datasets(local / target)
         assert a.keys() == b.keys(), target
@@ -223,7 +265,7 @@ def test_outputs_equal_a_local_run(cluster_run, tmp_path):
 
 
 def test_a_timed_out_training_resumes_from_its_checkpoint_with_more_time(cluster_run):
-    root, workdir, output, _ = cluster_run
+    root, workdir, output = cluster_run
     attempts = submitted_jobs(output)["calo_train"]
     assert len(attempts) >= 2, f"calo_train did not time out: {attempts}"
     assert "Error in rule calo_train" in output  # each failed try is reported, then resubmitted
@@ -238,7 +280,7 @@ def test_a_timed_out_training_resumes_from_its_checkpoint_with_more_time(cluster
 
 
 def test_gres_and_gpu_requests_reach_slurm(cluster_run, partition):
-    _, _, output, _ = cluster_run
+    _, _, output = cluster_run
     jobs = submitted_jobs(output)
     calo = job_record(jobs["calo_train"][-1])
     tpc = job_record(jobs["tpc_train"][0])
