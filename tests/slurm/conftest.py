@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 
+
+@pytest.hookimpl(trylast=True)  # after -k/-m deselection: only when its tests will run
 def pytest_collection_modifyitems(session, config, items):
     if any(item.nodeid.startswith("tests/slurm/test_slurm_profile.py") for item in items):
         from tests.slurm.test_slurm_profile import start_cluster_run
