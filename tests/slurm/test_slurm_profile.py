@@ -180,14 +180,15 @@ class ClusterRun:
 
     @staticmethod
     def _start(workdir: Path, command: list[str], env: dict) -> subprocess.Popen:
-        log = open(workdir / "snakemake.out", "w")  # a file, not a pipe: nobody reads it until the end
-        return subprocess.Popen(
-            [*command[:5], "--directory", str(workdir), *command[5:]],
-            cwd=workdir,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **env},
-        )
+        # a file, not a pipe: nobody reads the output until the end
+        with open(workdir / "snakemake.out", "w") as log:
+            return subprocess.Popen(
+                [*command, "--directory", str(workdir)],
+                cwd=workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **env},
+            )
 
     def finish(self) -> str:
         """Wait for both runs; the cluster run's output."""

@@ -60,8 +60,7 @@ def convert(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None
     else:
         convert_root_to_hdf5(inputs["showers"], outputs["showers"], settings)
     # one file for calo_validate, so the chunk files may go once converted
-    timing = inputs.get("timing") or []
-    write_json(outputs["timing"], [read_json(path) for path in ([timing] if isinstance(timing, str) else timing)])
+    write_json(outputs["timing"], [read_json(path) for path in inputs["timing"]])
 
 
 def preprocess(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:

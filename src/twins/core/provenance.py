@@ -123,7 +123,8 @@ def step_code_hash(module: str, function: str) -> str:
     imports and its module's top-level ones), not the module's other steps: a rule passes it as a param so
     it reruns, and misses the between-workflow cache, when its code changes."""
     path = _module_file(module)
-    tree = ast.parse(path.read_text(), str(path))
+    source = path.read_text()
+    tree = ast.parse(source, str(path))
     node = next(
         (n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function),
         None,
@@ -132,7 +133,7 @@ def step_code_hash(module: str, function: str) -> str:
         raise ValueError(f"{module} has no function {function}")
     top_level = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
     used = _twins_imports(node) + _twins_imports(ast.Module(body=top_level, type_ignores=[]))
-    digest = hashlib.sha256(ast.get_source_segment(path.read_text(), node).encode())
+    digest = hashlib.sha256(ast.get_source_segment(source, node).encode())
     digest.update(library_code_hash(used).encode())
     return digest.hexdigest()
 
