@@ -28,6 +28,16 @@ TINY = {
         "train": {"epochs": 1, "channels": [4, 8], "batch_size": 32},
         "validate": {"throughput_frames": 32},
         "generate": {"simulated": ["dt"], "real": {"parkes": {"path": str(PARKES), "mask": str(PARKES_MASK)}}},
+        # the stream search chain at toy scale: DMs to 100, a 1.5 s simulated background, a few realisations
+        "search": {"dm_max": 100.0, "min_width_s": 1e-3},
+        "candidates": {
+            "backgrounds": {
+                "parkes": {"path": str(PARKES)},
+                "meerkat": {"telescope": "resources/pulsar/meerkat_lband.yaml", "seconds": 1.5},
+            },
+            "realisations": {"train": 3, "validation": 2, "test": 2},
+            "train": {"epochs": 2, "channels": [4, 8]},
+        },
     },
 }
 
@@ -60,7 +70,17 @@ def test_chain_outputs_and_provenance(workdir):
     assert list(candidates.columns[:4]) == ["frame", "time_s", "freq_top_mhz", "p_pulse"]
     table = (workdir / "results/pulsar/report/metrics.html").read_text()
     assert "parkes" in table and "rfigen" in table
-    for name in ("simulate_dt", "train_dt", "validate_dt"):
+    search = json.loads((workdir / "results/pulsar/validate/search/metrics.json").read_text())
+    assert set(search["backgrounds"]) == {"parkes", "meerkat"} and set(search["observations"]) == {"dt", "parkes"}
+    parkes_test = search["backgrounds"]["parkes"]
+    assert parkes_test["injections"] > 0 and parkes_test["dm_max_injected"] <= 100
+    assert search["observations"]["parkes"]["false_alarms_unseen_range"]["range"] == [0.75, 1.0]
+    assert search["observations"]["dt"]["pulses_found"]["search"]["injected"] >= 0
+    found = pd.read_csv(workdir / "results/pulsar/search/parkes_candidates.csv")
+    assert {"sample", "dm", "width", "snr", "p_pulse", "accepted"} <= set(found.columns)
+    assert get_provenance(workdir / "results/pulsar/candidates/parkes/test.h5")["step"] == "pulsar_inject"
+    assert "Stream search" in table
+    for name in ("simulate_dt", "train_dt", "validate_dt", "inject_parkes_test", "train_candidates", "search_parkes"):
         assert (workdir / f"benchmarks/pulsar/{name}.tsv").exists() and (workdir / f"logs/pulsar/{name}.log").exists()
 
 
@@ -71,6 +91,11 @@ def test_nothing_left_to_do_after_a_run(workdir):
 def test_changing_epochs_reruns_training_and_after(workdir):
     jobs = planned_jobs_with(workdir, TINY, ("pulsar", "train", "epochs"), 2, "epochs.yaml")
     assert set(jobs) == {"pulsar_train", "pulsar_generate", "pulsar_validate", "pulsar_report", "all"}
+
+
+def test_changing_the_candidate_training_reruns_the_search_chain_only(workdir):
+    jobs = planned_jobs_with(workdir, TINY, ("pulsar", "candidates", "train", "epochs"), 3, "cand.yaml")
+    assert set(jobs) == {"pulsar_train_candidates", "pulsar_search", "pulsar_validate_search", "pulsar_report", "all"}
 
 
 def test_changing_one_dataset_reruns_only_its_branch(workdir):

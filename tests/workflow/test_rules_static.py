@@ -14,7 +14,7 @@ from tests.helpers import REPO, planned_jobs, snakemake
 from twins.core.workflow import conda_env
 
 RULE_FILES = sorted((REPO / "workflow" / "rules").glob("*.smk"))
-GPU_STEPS = ("train", "generate")
+GPU_STEPS = ("train", "generate", "train_candidates")
 # import name -> conda package name, where they differ (referencing comes with jsonschema >= 4.18)
 CONDA_NAME = {
     "torch": "pytorch",

@@ -11,6 +11,9 @@ PULSAR_TRAIN = {
     model: pulsar_rules.model_train_settings(config, model)
     for model in PULSAR["models"]
 }
+PULSAR_BACKGROUNDS = pulsar_rules.backgrounds(config)
+PULSAR_BACKGROUND = "|".join(PULSAR_BACKGROUNDS) or "no-background"
+PULSAR_SPLIT = "train|validation|test"
 TWIN_TARGETS["pulsar"] = pulsar_rules.targets(config)
 
 
@@ -234,12 +237,182 @@ rule pulsar_validate:
         "../../scripts/pulsar/validate.py"
 
 
+# The stream search chain: inject pulses into real (and simulated) backgrounds -> search -> candidate images
+# -> candidate classifier; then every observation is searched and its candidates classified.
+rule pulsar_inject:
+    input:
+        background=lambda wc: pulsar_rules.background_file(
+            config, wc.background, external_file
+        ),
+    output:
+        candidates=results("pulsar/candidates/{background}/{split}.h5"),
+    log:
+        logs("pulsar/inject_{background}_{split}.log"),
+    benchmark:
+        benchmarks("pulsar/inject_{background}_{split}.tsv")
+    wildcard_constraints:
+        background=PULSAR_BACKGROUND,
+        split=PULSAR_SPLIT,
+    conda:
+        conda_env("torch")
+    threads: 2
+    resources:
+        runtime=per_attempt(60),
+        mem_mb=per_attempt(6000),
+    params:
+        background=lambda wc: PULSAR_BACKGROUNDS[wc.background],
+        candidates=pulsar_rules.candidate_settings(config),
+        search=PULSAR["search"],
+        flagging=PULSAR["flagging"],
+        seed=config["seed"],
+        name=lambda wc: wc.background,
+        split=lambda wc: wc.split,
+    script:
+        "../../scripts/pulsar/inject.py"
+
+
+rule pulsar_train_candidates:
+    input:
+        train=expand(
+            results("pulsar/candidates/{background}/train.h5"),
+            background=PULSAR_BACKGROUNDS,
+        ),
+        validation=expand(
+            results("pulsar/candidates/{background}/validation.h5"),
+            background=PULSAR_BACKGROUNDS,
+        ),
+    output:
+        model=results("pulsar/candidate_model/model.pt"),
+        history=results("pulsar/candidate_model/history.csv"),
+        losses=report(
+            results("pulsar/candidate_model/losses.png"),
+            caption="../report/pulsar/losses.rst",
+            category="Pulsar",
+            subcategory="Training",
+            labels={"model": "candidates", "figure": "training losses"},
+        ),
+    log:
+        logs("pulsar/train_candidates.log"),
+    benchmark:
+        benchmarks("pulsar/train_candidates.tsv")
+    conda:
+        conda_env("torch")
+    threads: 2
+    resources:
+        gpu=1,
+        runtime=per_attempt(60),
+        mem_mb=per_attempt(8000),
+    params:
+        train=PULSAR["candidates"]["train"],
+        seed=config["seed"],
+        device=config["device"],
+        # not an output: Snakemake would delete it before a rerun, and a killed run resumes from it
+        checkpoint=results("pulsar/candidate_model/checkpoint.pt"),
+    script:
+        "../../scripts/pulsar/train_candidates.py"
+
+
+rule pulsar_search:
+    input:
+        fil=lambda wc: pulsar_rules.observation_file(
+            config, wc.observation, external_file
+        ),
+        model=results("pulsar/candidate_model/model.pt"),
+    output:
+        candidates=results("pulsar/search/{observation}_candidates.csv"),
+        reduced=results("pulsar/search/{observation}_reduced.h5"),
+        summary=results("pulsar/search/{observation}_summary.json"),
+    log:
+        logs("pulsar/search_{observation}.log"),
+    benchmark:
+        benchmarks("pulsar/search_{observation}.tsv")
+    wildcard_constraints:
+        observation=PULSAR_OBSERVATION,
+    conda:
+        conda_env("torch")
+    # no GPU: the stream search is CPU work (numpy FDMT); the classifier's share is small
+    threads: 2
+    resources:
+        runtime=per_attempt(30),
+        mem_mb=per_attempt(6000),
+    params:
+        search=PULSAR["search"],
+        images=PULSAR["candidates"]["images"],
+        classify=PULSAR["candidates"]["classify"],
+        flagging=PULSAR["flagging"],
+        observation=lambda wc: wc.observation,
+    script:
+        "../../scripts/pulsar/search.py"
+
+
+rule pulsar_validate_search:
+    input:
+        model=results("pulsar/candidate_model/model.pt"),
+        tests=expand(
+            results("pulsar/candidates/{background}/test.h5"),
+            background=PULSAR_BACKGROUNDS,
+        ),
+        summaries=expand(
+            results("pulsar/search/{observation}_summary.json"),
+            observation=PULSAR_OBSERVATIONS,
+        ),
+        candidates=expand(
+            results("pulsar/search/{observation}_candidates.csv"),
+            observation=PULSAR_OBSERVATIONS,
+        ),
+        truths=pulsar_rules.observation_truths(config),
+    output:
+        metrics=results("pulsar/validate/search/metrics.json"),
+        recall=report(
+            results("pulsar/validate/search/recall_vs_snr.png"),
+            caption="../report/pulsar/search_recall.rst",
+            category="Pulsar",
+            subcategory="Stream search",
+            labels={"model": "candidates", "figure": "recall vs injected S/N"},
+        ),
+        candidates=report(
+            results("pulsar/validate/search/candidates.png"),
+            caption="../report/pulsar/search_candidates.rst",
+            category="Pulsar",
+            subcategory="Stream search",
+            labels={"model": "candidates", "figure": "candidates (DM vs time)"},
+        ),
+        images=report(
+            results("pulsar/validate/search/best_candidates.png"),
+            caption="../report/pulsar/search_images.rst",
+            category="Pulsar",
+            subcategory="Stream search",
+            labels={"model": "candidates", "figure": "best candidates' images"},
+        ),
+    log:
+        logs("pulsar/validate_search.log"),
+    benchmark:
+        benchmarks("pulsar/validate_search.tsv")
+    conda:
+        conda_env("torch")
+    threads: 2
+    resources:
+        runtime=per_attempt(30),
+        mem_mb=per_attempt(6000),
+    params:
+        validate=PULSAR["validate"],
+        classify=PULSAR["candidates"]["classify"],
+        backgrounds=list(PULSAR_BACKGROUNDS),
+        observations=PULSAR_OBSERVATIONS,
+        truth_observations=pulsar_rules.simulated_observations(config),
+        test_ranges=pulsar_rules.observation_test_ranges(config),
+        seed=config["seed"],
+    script:
+        "../../scripts/pulsar/validate_search.py"
+
+
 rule pulsar_report:
     input:
         metrics=expand(
             results("pulsar/validate/{model}/metrics.json"), model=PULSAR["models"]
         ),
         examples=pulsar_rules.example_frames(config),
+        search=results("pulsar/validate/search/metrics.json"),
     output:
         table=report(
             results("pulsar/report/metrics.html"),

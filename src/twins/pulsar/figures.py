@@ -138,3 +138,73 @@ def plot_example_frames(frames: np.ndarray, labels: np.ndarray, snr: np.ndarray,
         if i == 0:
             ax.set(xlabel="time", ylabel="frequency (high at top)")
     save_figure(fig, out_png)
+
+
+def _bin_centres(rows: list[dict]) -> tuple[list, list, list]:
+    kept = [r for r in rows if r["injected"]]
+    x = [0.5 * (r["snr_min"] + r["snr_max"]) for r in kept]
+    y = [r["recall"] for r in kept]
+    err = [[r["recall"] - r["low"] for r in kept], [r["high"] - r["recall"] for r in kept]]
+    return x, y, err
+
+
+def plot_search_recall(per_background: dict, path) -> None:
+    """Recall against injected S/N on each background's test split, for the search alone (dashed) and the
+    search + candidate classifier (solid), with 95% intervals; per_background: name -> injection_metrics."""
+    fig = new_figure((7, 4.5))
+    ax = fig.add_subplot(1, 1, 1)
+    for i, (name, metrics) in enumerate(per_background.items()):
+        if "recall_by_snr" not in metrics:
+            continue
+        for stage, style in (("search", "--"), ("chain", "-")):
+            x, y, err = _bin_centres(metrics["recall_by_snr"][stage])
+            label = f"{name}: {'search' if stage == 'search' else 'search + classifier'}"
+            ax.errorbar(x, y, yerr=err, fmt="o" + style, color=f"C{i}", label=label, capsize=2, ms=4)
+    ax.axhline(0.99, color="0.5", ls=":", lw=1)
+    ax.axvline(7, color="0.7", lw=1)
+    ax.set(
+        xlabel="S/N on the stream at the true DM and width (background's measured noise)",
+        ylabel="recall (95% interval)",
+        ylim=(0, 1.05),
+        title="pulses injected into the test ranges",
+    )
+    ax.legend(fontsize=7)
+    save_figure(fig, path)
+
+
+def plot_search_candidates(observations: dict, path) -> None:
+    """DM against time of every search candidate of each observation (name -> candidate table with p_pulse and
+    accepted), marker size by S/N; accepted candidates filled red, rejected open grey."""
+    names = list(observations) or ["(no observation)"]
+    fig = new_figure((6.5, 2.8 * len(names)))
+    for i, name in enumerate(names):
+        ax = fig.add_subplot(len(names), 1, i + 1)
+        table = observations.get(name)
+        if table is None or not len(table):
+            ax.text(0.5, 0.5, f"{name}: no candidate above the search threshold", ha="center", transform=ax.transAxes)
+            ax.set(xlabel="time (s)", ylabel="DM (pc cm$^{-3}$)")
+            continue
+        size = 6 * np.clip(table["snr"].to_numpy(), 5, 40)
+        accepted = table["accepted"].to_numpy(dtype=bool)
+        ax.scatter(table["time_s"][~accepted], table["dm"][~accepted], s=size[~accepted], facecolors="none",
+                   edgecolors="0.5", label=f"rejected ({int((~accepted).sum())})")  # fmt: skip
+        ax.scatter(table["time_s"][accepted], table["dm"][accepted], s=size[accepted], color="C3", alpha=0.7,
+                   label=f"accepted ({int(accepted.sum())})")  # fmt: skip
+        ax.set(xlabel="time (s)", ylabel="DM (pc cm$^{-3}$)", title=f"{name}: search candidates (size: S/N)")
+        ax.legend(fontsize=7)
+    save_figure(fig, path)
+
+
+def plot_candidate_images(examples: list[dict], path) -> None:
+    """Frequency-time and DM-time images of the best candidates (examples: {title, ft, dmt}); rows: candidates."""
+    n = max(len(examples), 1)
+    fig = new_figure((6, 2.4 * n))
+    for i, example in enumerate(examples):
+        for j, key in enumerate(("ft", "dmt")):
+            ax = fig.add_subplot(n, 2, 2 * i + j + 1)
+            ax.imshow(example[key], aspect="auto", origin="upper" if key == "ft" else "lower", cmap="viridis")
+            ax.set(xticks=[], yticks=[], ylabel="frequency (high at top)" if key == "ft" else "DM (centre: candidate)")
+            ax.set_title(f"{example['title']} ({'freq-time' if key == 'ft' else 'DM-time'})", fontsize=7)
+    if not examples:
+        fig.add_subplot(1, 1, 1).text(0.5, 0.5, "no candidates", ha="center")
+    save_figure(fig, path)

@@ -19,6 +19,7 @@ Every HDF5 file carries its provenance; readers name the file and the rule to re
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -176,3 +177,68 @@ def read_channel_mask(path: str | Path) -> np.ndarray:
     """The per-channel flagging truth `chan_mask` (nchans,) bool of a real observation's mask file."""
     with open_hdf5(path, required=("chan_mask",)) as f:
         return f["chan_mask"][...].astype(bool)
+
+
+def _write_table(group: h5py.Group, table: pd.DataFrame) -> None:
+    for column in table.columns:
+        group[column] = table[column].to_numpy()
+
+
+def _read_table(group: h5py.Group) -> pd.DataFrame:
+    return pd.DataFrame({name: group[name][...] for name in group})
+
+
+def write_candidate_set(path: str | Path, built: dict, attrs: dict, provenance: dict) -> None:
+    """The labelled candidate set of pulsar_inject (twins.pulsar.candidate_sets): `ft` (n, n_freq, n_time) and
+    `dmt` (n, n_dm, n_time) float16 images, `label` (n,) uint8 (1: an injected pulse), `snr` (search S/N),
+    `injected_snr` (NaN for RFI/noise), the candidate table (group `candidates`: sample, time_s, dm, width,
+    width_s, snr, members, dm_low, dm_high, realisation, label, injection, injected_snr) and the injection truth (group
+    `injections`, with `found` and the row of its best `candidate`, -1 if missed); `attrs` as JSON attributes."""
+    table = built["candidates"]
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as out:
+        for name in ("ft", "dmt"):
+            images = built[name].astype(np.float16)
+            out.create_dataset(name, data=images, chunks=(1, *images.shape[1:]) if len(images) else None)
+        out["label"] = table["label"].to_numpy(np.uint8) if len(table) else np.zeros(0, np.uint8)
+        out["snr"] = table["snr"].to_numpy(np.float32) if len(table) else np.zeros(0, np.float32)
+        out["injected_snr"] = table["injected_snr"].to_numpy(np.float32) if len(table) else np.zeros(0, np.float32)
+        _write_table(out.create_group("candidates"), table)
+        _write_table(out.create_group("injections"), built["injections"])
+        for key, value in attrs.items():
+            out.attrs[key] = json.dumps(value)
+        set_provenance(out, provenance)
+
+
+def read_candidate_set(path: str | Path) -> dict:
+    """pulsar_inject's file: {ft, dmt (float32), candidates, injections (DataFrames), attrs (decoded JSON)}."""
+    with open_hdf5(path, required=("ft", "dmt", "candidates", "injections")) as f:
+        return {
+            "ft": f["ft"][...].astype(np.float32),
+            "dmt": f["dmt"][...].astype(np.float32),
+            "candidates": _read_table(f["candidates"]),
+            "injections": _read_table(f["injections"]),
+            "attrs": {k: json.loads(v) for k, v in f.attrs.items() if k != "provenance"},
+        }
+
+
+def write_search_candidates(path: str | Path, candidates: pd.DataFrame) -> None:
+    """pulsar_search's candidate list (CSV): every search candidate with its P(pulse) and decision, by time."""
+    with atomic_path(path) as tmp:
+        candidates.sort_values("sample").to_csv(tmp, index=False, float_format="%.6g")
+
+
+def write_search_reduced(path: str | Path, fb: Filterbank, observed, provenance: dict) -> None:
+    """pulsar_search's reduced product: `kept_ranges` (k, 2) [start, stop) samples, the raw data of each range
+    (`segments/<i>`, (stop - start, nchans), the file's dtype, channel 0 the highest frequency) and the
+    accepted candidates (`accepted`: their table rows; `ft`, `dmt`: their images); header keywords as attributes."""
+    accepted = np.flatnonzero(observed.candidates["accepted"].to_numpy()) if len(observed.candidates) else []
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as out:
+        out["kept_ranges"] = observed.kept.reshape(-1, 2)
+        segments = out.create_group("segments")
+        for i, (start, stop) in enumerate(observed.kept):
+            segments.create_dataset(str(i), data=fb.data[start:stop], compression="lzf")
+        out["accepted"] = np.asarray(accepted, dtype=np.int64)
+        out["ft"] = observed.ft[accepted].astype(np.float16)
+        out["dmt"] = observed.dmt[accepted].astype(np.float16)
+        out.attrs.update({k: v for k, v in fb.header.items()})
+        set_provenance(out, provenance)

@@ -118,3 +118,52 @@ def model_train_settings(config: dict, model: str) -> dict:
             f"pulsar.train_by_model.{model}: merged over pulsar.train, it breaks the train schema "
             f"(allowed keys are those of pulsar.train): {err}"
         ) from None
+
+
+def backgrounds(config: dict) -> dict[str, dict]:
+    """The injection backgrounds of pulsar.candidates that are here: simulated ones (a telescope preset) always,
+    real files only where they exist (left out with a warning otherwise, like the real observations)."""
+    found = {}
+    for name, entry in config["pulsar"]["candidates"]["backgrounds"].items():
+        if "path" in entry and not Path(entry["path"]).exists():
+            print(
+                f"pulsar: background '{name}' not found at {entry['path']}; it is left out of this run", file=sys.stderr
+            )
+            continue
+        found[name] = entry
+    return found
+
+
+def background_file(config: dict, name: str, external=str) -> str:
+    """The file behind background `name`: the real observation, or the telescope preset of a simulated one."""
+    entry = config["pulsar"]["candidates"]["backgrounds"][name]
+    return external(entry["path"] if "path" in entry else entry["telescope"])
+
+
+def candidate_settings(config: dict) -> dict:
+    """The pulsar.candidates keys pulsar_inject reads (not the backgrounds, its own param, nor train/classify)."""
+    keys = ("splits", "realisations", "injection", "images", "matching")
+    return {k: v for k, v in config["pulsar"]["candidates"].items() if k in keys}
+
+
+def simulated_observations(config: dict) -> list[str]:
+    """The simulated observations (their truth lists every pulse)."""
+    return list(config["pulsar"]["generate"]["simulated"])
+
+
+def observation_truths(config: dict) -> list[str]:
+    """pulsar_simulate's truth file of every simulated observation, in the order of simulated_observations."""
+    return [results(f"pulsar/simulate/{name}_truth.h5") for name in simulated_observations(config)]
+
+
+def observation_test_ranges(config: dict) -> dict[str, list[float]]:
+    """Real observation -> the fraction [start, stop] of it no training saw: the test split of the background
+    that shares its file, else the whole file."""
+    candidates = config["pulsar"]["candidates"]
+    splits = candidates["splits"]
+    used = {str(Path(e["path"]).resolve()) for e in candidates["backgrounds"].values() if "path" in e}
+    ranges = {}
+    for name, entry in available_real_files(config).items():
+        start = splits["train"] + splits["validation"] if str(Path(entry["path"]).resolve()) in used else 0.0
+        ranges[name] = [start, 1.0]
+    return ranges

@@ -158,6 +158,114 @@ def generate(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> Non
     )
 
 
+def inject(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
+    """Rule pulsar_inject: background params["name"] (inputs: background, the real file or the telescope preset of
+    a simulated stream) for split params["split"]: the background alone and params["candidates"]["realisations"]
+    realisations with injected pulses, each searched, its candidates imaged and labelled by the injection truth;
+    outputs: candidates (HDF5, twins.pulsar.io.write_candidate_set)."""
+    from twins.pulsar.candidate_sets import build_candidate_set, open_background
+
+    name, split, seed, settings = params["name"], params["split"], params["seed"], params["candidates"]
+    background = open_background(
+        name, params["background"], inputs["background"], split, settings["splits"], params["flagging"]
+    )
+
+    def rng_for(realisation: int) -> np.random.Generator:
+        return np.random.default_rng(derive_seed(seed, "pulsar", "inject", name, split, realisation))
+
+    built = build_candidate_set(
+        background,
+        {**settings, "search": params["search"]},
+        params["background"].get("realisations", settings["realisations"])[split],
+        rng_for,
+        threads,
+    )
+    attrs = {
+        "images": settings["images"],
+        "header": background.header,
+        "start_sample": background.start,
+        "dm_max_injected": built["dm_max"],
+        "seconds": built["seconds"],
+        "background": name,
+        "split": split,
+    }
+    provenance = make_provenance(
+        "pulsar_inject",
+        {"candidates": settings, "search": params["search"], "background": params["background"]},
+        seed,
+        inputs=[inputs["background"]],
+        background=name,
+        split=split,
+    )
+    io.write_candidate_set(outputs["candidates"], built, attrs, provenance)
+    table = built["candidates"]
+    log.info(
+        "%s/%s: %d candidates (%d pulse), %d injections (%d found by the search), %s",
+        name,
+        split,
+        len(table),
+        int(table["label"].sum()) if len(table) else 0,
+        len(built["injections"]),
+        int(built["injections"]["found"].sum()) if len(built["injections"]) else 0,
+        built["seconds"],
+    )
+
+
+def train_candidates(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
+    """Rule pulsar_train_candidates: the candidate classifier on every background's train split (inputs: train,
+    a list), early-stopped and its threshold chosen on the validation splits (inputs: validation), resuming from
+    params["checkpoint"]; outputs: model, history (CSV), losses (PNG)."""
+    from twins.pulsar import figures
+    from twins.pulsar.models import get_model
+
+    get_model("candidate_classifier").train(
+        train_h5=list(inputs["train"]),
+        validation_h5=list(inputs["validation"]),
+        settings=params["train"],
+        seed=params["seed"],
+        device=params["device"],
+        checkpoint_path=params["checkpoint"],
+        out_model=outputs["model"],
+        out_history=outputs["history"],
+        name="candidates",
+    )
+    figures.plot_training_losses(outputs["history"], outputs["losses"], "candidate classifier")
+
+
+def search(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
+    """Rule pulsar_search: search observation params["observation"] (inputs: fil, any SIGPROC or PSRFITS file) to
+    pulsar.search's DM range, classify every candidate with the candidate classifier (inputs: model) and keep the
+    data around the accepted ones; outputs: candidates (CSV), reduced (HDF5), summary (JSON)."""
+    from twins.pulsar.models import get_model
+    from twins.pulsar.stream_reduction import search_and_classify, search_summary
+
+    classifier = get_model("candidate_classifier")
+    model, meta = classifier.load(inputs["model"])
+    fb = io.read_observation(inputs["fil"]).in_descending_order()
+    observed = search_and_classify(
+        fb, classifier, model, meta, params["search"], params["classify"], params["flagging"], threads
+    )
+    observation = params["observation"]
+    provenance = make_provenance(
+        "pulsar_search",
+        {"search": params["search"], "classify": params["classify"]},
+        inputs=[inputs["fil"], inputs["model"]],
+        observation=observation,
+    )
+    io.write_search_candidates(outputs["candidates"], observed.candidates)
+    io.write_search_reduced(outputs["reduced"], fb, observed, provenance)
+    summary = search_summary(observed, fb, observation, inputs["fil"], threads)
+    write_json(outputs["summary"], summary)
+    log.info(
+        "%s: %d candidates, %d accepted, reduction x%.1f, %.1fx real time",
+        observation,
+        summary["candidates"],
+        summary["accepted"],
+        summary["reduction_factor"],
+        summary["real_time_factor"],
+    )
+
+
 def validate(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
     """Rule pulsar_validate: model params["model"] on every dataset's test split (inputs: tests, in the order
     of params["datasets"]) and every observation's data reduction (inputs: summaries, params["observations"],
@@ -219,14 +327,82 @@ def validate(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> Non
     figures.plot_confusion(confusion, params["model"], outputs["confusion"])
 
 
+def _best_examples(sets: dict, decisions: dict, count: int = 4) -> list[dict]:
+    """Images of the most probable pulse and the most probable non-pulse candidates of the test splits."""
+    rows = []
+    for name, data in sets.items():
+        p, table = decisions[name][0], data["candidates"]
+        for i in np.argsort(-p)[: 2 * count]:
+            kind = "pulse" if table["label"].iloc[i] else "RFI/noise"
+            rows.append((p[i], kind, name, i))
+    chosen = sorted((r for r in rows if r[1] == "pulse"), reverse=True)[: count - 1]
+    chosen += sorted((r for r in rows if r[1] != "pulse"), reverse=True)[:1]
+    examples = []
+    for p, kind, name, i in chosen:
+        row = sets[name]["candidates"].iloc[i]
+        title = f"{name} {kind}: DM {row['dm']:.0f}, S/N {row['snr']:.1f}, P {p:.3f}"
+        examples.append({"title": title, "ft": sets[name]["ft"][i], "dmt": sets[name]["dmt"][i]})
+    return examples
+
+
+def validate_search(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
+    """Rule pulsar_validate_search: the candidate classifier (inputs: model) on every background's test split
+    (inputs: tests, in the order of params["backgrounds"]): recall against injected S/N and false alarms; every
+    observation's search (inputs: summaries, candidates, in the order of params["observations"]): reduction,
+    real-time factor, false alarms in the real files' unseen ranges (params["test_ranges"]) and the pulses of
+    the simulated ones found (inputs: truths, params["truth_observations"]); outputs: metrics (JSON), recall,
+    candidates and images (PNG)."""
+    import pandas as pd
+
+    from twins.pulsar import figures
+    from twins.pulsar.models import get_model
+    from twins.pulsar.search_metrics import injection_metrics, observation_false_alarms, pulses_found, truth_pulses
+
+    classifier = get_model("candidate_classifier")
+    model, meta = classifier.load(inputs["model"])
+    classify, bins = params["classify"], params["validate"]["snr_bins"]
+    sets, decisions, per_background = {}, {}, {}
+    for name, path in zip(params["backgrounds"], inputs["tests"]):
+        data = io.read_candidate_set(path)
+        p = classifier.predict(model, data["ft"], data["dmt"], data["candidates"]["snr"].to_numpy(np.float32))
+        accepted = classifier.decide(p, meta, classify["threshold"]) if len(p) else np.zeros(0, bool)
+        sets[name], decisions[name] = data, (p, accepted)
+        per_background[name] = injection_metrics(data, accepted, bins)
+    observations, tables = {}, {}
+    truths = dict(zip(params["truth_observations"], inputs["truths"]))
+    for name, summary_path, table_path in zip(params["observations"], inputs["summaries"], inputs["candidates"]):
+        summary, table = read_json(summary_path), pd.read_csv(table_path)
+        tables[name] = table
+        entry = {k: summary[k] for k in ("candidates", "accepted", "reduction_factor", "real_time_factor")}
+        entry.update(kept_fraction=summary["kept_fraction"], dm_max_searched=summary["dm_max_searched"])
+        if name in params["test_ranges"]:
+            entry["false_alarms_unseen_range"] = observation_false_alarms(table, summary, params["test_ranges"][name])
+        if name in truths:
+            truth = read_datasets(truths[name], ("pulses", "scans"))
+            pulses = truth_pulses(truth["pulses"], truth["scans"])
+            entry["pulses_found"] = pulses_found(table, pulses, summary["header"], None, 7.0)
+        observations[name] = entry
+    metrics = {
+        "threshold": meta["threshold"],
+        "threshold_choice": meta["threshold_choice"],
+        "backgrounds": per_background,
+        "observations": observations,
+    }
+    write_json(outputs["metrics"], metrics)
+    figures.plot_search_recall(per_background, outputs["recall"])
+    figures.plot_search_candidates(tables, outputs["candidates"])
+    figures.plot_candidate_images(_best_examples(sets, decisions), outputs["images"])
+
+
 def report(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
     """Rule pulsar_report: the metrics table over models (inputs: metrics, in the order of params["models"])
-    as HTML and CSV, and example frames per class from one test split (inputs: examples)."""
+    as HTML and CSV with the stream search's tables (inputs: search), and example frames per class from one test
+    split (inputs: examples)."""
     from twins.pulsar import figures
     from twins.pulsar.report import write_report_table
 
     metrics = {model: read_json(path) for model, path in zip(params["models"], inputs["metrics"])}
-    write_report_table(metrics, outputs["table"], outputs["csv"])
+    write_report_table(metrics, outputs["table"], outputs["csv"], read_json(inputs["search"]))
     examples = read_datasets(inputs["examples"], ("frames", "labels", "snr"))
     figures.plot_example_frames(
         examples["frames"], examples["labels"], examples["snr"], outputs["examples"], seed=params["seed"]

@@ -1,0 +1,138 @@
+"""Validation maths of the stream search and the candidate classifier (no file I/O): recall against injected S/N
+(search alone and search + classifier), false alarms on data without injections, pulses of a simulated
+observation found, and the reduction of each observation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from twins.pulsar.candidate_sets import NO_INJECTION
+from twins.pulsar.matching import match_candidates, recall_by_snr
+from twins.pulsar.pulsar_dt import FWHM_PER_SIGMA, SCAN_COLUMNS
+
+
+def _interval(hits: int, n: int) -> list[float] | None:
+    """Clopper-Pearson 95% interval of hits / n (None when n = 0)."""
+    if not n:
+        return None
+    ci = stats.binomtest(hits, n).proportion_ci(confidence_level=0.95, method="exact")
+    return [float(ci.low), float(ci.high)]
+
+
+def recall_at(snr: np.ndarray, found: np.ndarray, snr_min: float) -> dict:
+    """Recall of the pulses with S/N >= snr_min: {snr_min, injected, found, recall, interval}."""
+    above = np.asarray(snr, dtype=float) >= snr_min
+    n, hits = int(above.sum()), int(np.asarray(found, dtype=bool)[above].sum())
+    return {
+        "snr_min": snr_min,
+        "injected": n,
+        "found": hits,
+        "recall": hits / n if n else None,
+        "interval": _interval(hits, n),
+    }
+
+
+def found_by_chain(candidates: pd.DataFrame, accepted: np.ndarray, n_injections: int) -> np.ndarray:
+    """(n_injections,) bool: the injections with at least one accepted candidate that belongs to them."""
+    rows = candidates["injection"].to_numpy()[np.asarray(accepted, dtype=bool)]
+    return np.isin(np.arange(n_injections), rows[rows >= 0])
+
+
+def injection_metrics(candidate_set: dict, accepted: np.ndarray, bins, snr_min: float = 7.0) -> dict:
+    """Recall and false alarms on one background's test split (pulsar_inject's file, read_candidate_set) with the
+    classifier's decisions `accepted` (one per candidate). Recall against the S/N measured on the stream at the
+    true DM and width (`snr_stream`, noise under the pulse included; also against the injected `snr` and
+    snr_radiometer, from snr_min up), for the search alone (a candidate matched the pulse)
+    and the whole chain (one of its candidates accepted). False alarms: accepted candidates of the background
+    alone (realisation NO_INJECTION: the real data, no pulses) and accepted candidates that belong to no
+    injection in the injected realisations, per hour of data searched."""
+    table, injections = candidate_set["candidates"], candidate_set["injections"]
+    accepted = np.asarray(accepted, dtype=bool)
+    seconds = candidate_set["attrs"]["seconds"]
+    alone = table["realisation"].to_numpy() == NO_INJECTION
+    spurious = (table["injection"].to_numpy() < 0) & ~alone if len(table) else np.zeros(0, bool)
+    n_alone = len(table) and int(alone.sum())
+    out = {
+        "injections": int(len(injections)),
+        "candidates": int(len(table)),
+        "dm_max_injected": candidate_set["attrs"].get("dm_max_injected"),
+        "data_seconds": float(seconds["data"]),
+        "false_alarms": {
+            "background_candidates": int(n_alone),
+            "background_accepted": int((accepted & alone).sum()),
+            "injected_realisations_spurious": int(spurious.sum()),
+            "injected_realisations_spurious_accepted": int((accepted & spurious).sum()),
+        },
+    }
+    if not len(injections):
+        return out
+    search = injections["found"].to_numpy(dtype=bool)
+    chain = found_by_chain(table, accepted, len(injections))
+    measured = injections["snr_stream"].fillna(0.0)
+    out["recall"] = {
+        "search": recall_at(measured, search, snr_min),
+        "chain": recall_at(measured, chain, snr_min),
+        "chain_injected_snr": recall_at(injections["snr"], chain, snr_min),
+        "chain_radiometer_snr": recall_at(injections["snr_radiometer"], chain, snr_min),
+    }
+    binned = injections.assign(snr_stream=measured)
+    out["recall_by_snr"] = {
+        "search": recall_by_snr(binned, search, bins, column="snr_stream"),
+        "chain": recall_by_snr(binned, chain, bins, column="snr_stream"),
+    }
+    missed = injections[(measured >= snr_min) & ~chain]
+    columns = ["dm", "width_s", "snr", "snr_stream", "found"]
+    out["missed_above_snr_min"] = missed[columns].head(20).to_dict("records")
+    return out
+
+
+def in_range(candidates: pd.DataFrame, nsamples: int, fraction: list[float]) -> np.ndarray:
+    """(n,) bool: candidates whose sample lies in [fraction[0], fraction[1]) of an observation of nsamples."""
+    lo, hi = fraction[0] * nsamples, fraction[1] * nsamples
+    sample = candidates["sample"].to_numpy()
+    return (sample >= lo) & (sample < hi)
+
+
+def observation_false_alarms(candidates: pd.DataFrame, summary: dict, fraction: list[float]) -> dict:
+    """False alarms of a real observation in the part of it no training saw (`fraction` of its length): search
+    candidates there, and those the classifier accepted (there is no pulse in the shared Parkes file)."""
+    inside = in_range(candidates, summary["samples"], fraction) if len(candidates) else np.zeros(0, bool)
+    accepted = candidates["accepted"].to_numpy(dtype=bool) if len(candidates) else np.zeros(0, bool)
+    seconds = (fraction[1] - fraction[0]) * summary["observation_seconds"]
+    return {
+        "range": fraction,
+        "seconds": seconds,
+        "candidates": int(inside.sum()),
+        "accepted": int((inside & accepted).sum()),
+        "max_snr": float(candidates["snr"][inside].max()) if inside.any() else None,
+    }
+
+
+def truth_pulses(pulses: np.ndarray, scans: np.ndarray) -> pd.DataFrame:
+    """A simulated observation's pulses (truth `pulses`: scan, sample, snr) with their scan's DM and a width
+    (FWHM of the widest profile component) for matching."""
+    table = pd.DataFrame(pulses, columns=["scan", "sample", "snr"])
+    scan = table["scan"].to_numpy(dtype=int)
+    table["dm"] = scans[scan, SCAN_COLUMNS.index("dm")]
+    table["width_s"] = scans[scan, SCAN_COLUMNS.index("max_component_sigma_s")] * FWHM_PER_SIGMA
+    table["sample"] = table["sample"].astype(np.int64)
+    return table
+
+
+def pulses_found(candidates: pd.DataFrame, truth: pd.DataFrame, header: dict, matching: dict, snr_min: float) -> dict:
+    """Pulses of a simulated observation found by the search and by the chain (an accepted candidate matches),
+    counted from S/N snr_min up; also the accepted candidates that match no pulse (false alarms)."""
+    if not len(candidates):
+        empty = np.zeros(len(truth), bool)
+        return {"search": recall_at(truth["snr"], empty, snr_min), "chain": recall_at(truth["snr"], empty, snr_min)}
+    owner, _ = match_candidates(candidates, truth, header, matching)
+    accepted = candidates["accepted"].to_numpy(dtype=bool)
+    search = np.isin(np.arange(len(truth)), owner[owner >= 0])
+    chain = np.isin(np.arange(len(truth)), owner[accepted & (owner >= 0)])
+    return {
+        "search": recall_at(truth["snr"], search, snr_min),
+        "chain": recall_at(truth["snr"], chain, snr_min),
+        "accepted_unmatched": int((accepted & (owner < 0)).sum()),
+    }
