@@ -2,7 +2,7 @@
 background, the stream searched, every candidate cut into its images and labelled by the injection truth.
 
 A background is a real observation's time range (twins.pulsar.backgrounds.time_ranges: train, validation and
-test never share a sample) or a simulated radiometer-noise stream of a telescope preset with PulsarDT's RFI (a
+test never share a sample) or simulated radiometer-noise streams of a telescope preset with PulsarDT's RFI (a
 new stream per realisation: how DMs up to 1000 are tested, whose sweeps no 2 s real file holds). Realisation -1
 is the background searched without injections: its candidates are the real noise and RFI, the false alarms a
 search of that data would pass to the classifier; realisations 0.. each hold new pulses at new times.
@@ -20,6 +20,7 @@ import pandas as pd
 from twins.pulsar import io
 from twins.pulsar.backgrounds import noise_levels, normalise, simulated_background, time_ranges
 from twins.pulsar.candidates import candidate_images
+from twins.pulsar.dispersion import sweep_samples
 from twins.pulsar.flagging import flag_channels
 from twins.pulsar.injection import draw_injections, fitting_dm_max, inject, normalised_channel_major
 from twins.pulsar.matching import match_candidates
@@ -48,10 +49,11 @@ class Background:
     normalised: np.ndarray | None = None
 
     def realisation(self, rng: np.random.Generator) -> np.ndarray:
-        """The split's data: a real range, or a simulated stream drawn once (with the first realisation's rng;
-        every realisation injects new pulses into the same noise, as into a real range)."""
-        if self.data is None:
+        """The split's data: a real range (the same every time), or a new simulated stream with its own noise and
+        RFI (one stream would give the classifier only a handful of distinct negatives)."""
+        if self.telescope is not None:
             self.data = simulated_background(rng, self.telescope, self.seconds, self.rfi)
+            self.noise = None
         return self.data
 
     def noise_levels(self) -> tuple[np.ndarray, np.ndarray]:
@@ -132,6 +134,17 @@ def injectable(injection: dict, plan: SearchPlan) -> dict:
     return {**injection, "dm": {"min": dm["min"], "max": min(dm["max"], reach)}}
 
 
+def overlapping(candidates: pd.DataFrame, truth: pd.DataFrame, header: dict) -> np.ndarray:
+    """(n,) bool: candidates whose sweep through the band (arrival to arrival + sweep at their DM + width) overlaps
+    an injected pulse's footprint (truth first_sample..stop_sample)."""
+    if not len(truth) or not len(candidates):
+        return np.zeros(len(candidates), dtype=bool)
+    start = candidates["sample"].to_numpy()
+    stop = start + sweep_samples(candidates["dm"].to_numpy(), header) + candidates["width"].to_numpy()
+    first, last = truth["first_sample"].to_numpy(), truth["stop_sample"].to_numpy()
+    return ((start[:, None] < last[None, :]) & (stop[:, None] > first[None, :])).any(axis=1)
+
+
 def _labelled(run: dict, realisation: int, truth_offset: int) -> pd.DataFrame:
     """The run's candidates with their realisation, label (1: belongs to an injected pulse), the injection (row
     of the joined injection table, -1: none) and its S/N."""
@@ -149,6 +162,21 @@ def _labelled(run: dict, realisation: int, truth_offset: int) -> pd.DataFrame:
     )
 
 
+def _without(run: dict, drop: np.ndarray) -> dict:
+    """The run with the candidates of `drop` (n,) bool removed, the truth's best-candidate rows renumbered."""
+    keep = ~drop
+    renumber = np.cumsum(keep) - 1
+    to_candidate = np.where(run["truth_candidate"] >= 0, renumber[np.maximum(run["truth_candidate"], 0)], -1)
+    return {
+        **run,
+        "candidates": run["candidates"][keep].reset_index(drop=True),
+        "ft": run["ft"][keep],
+        "dmt": run["dmt"][keep],
+        "candidate_truth": run["candidate_truth"][keep],
+        "truth_candidate": to_candidate,
+    }
+
+
 def _found(run: dict, realisation: int, offset: int) -> pd.DataFrame:
     """The run's injections with their realisation, whether the search found them and the row (in the joined
     candidate table) of the best matching candidate (-1: missed)."""
@@ -162,7 +190,7 @@ def build_candidate_set(background: Background, settings: dict, realisations: in
     with its own generator rng_for(r). settings: {search, images, injection, matching}. Returns {candidates
     (table, one row per candidate, labelled), injections (truth table with found/candidate), ft, dmt, dm_max
     (the largest DM injected pulses could have here), seconds (summed search and image time, data seconds)}."""
-    tables, truths, fts, dmts, offset, truth_offset = [], [], [], [], 0, 0
+    tables, truths, fts, dmts, offset, truth_offset, side_lobes_total = [], [], [], [], 0, 0, 0
     seconds = {"search": 0.0, "images": 0.0, "data": 0.0}
     plan, injection, dm_max = None, None, None
     for r in range(NO_INJECTION, realisations):
@@ -176,7 +204,15 @@ def build_candidate_set(background: Background, settings: dict, realisations: in
         if r != NO_INJECTION:
             injections = draw_injections(rng, injection, background.header, len(data), background.start)
         run = search_realisation(data, background, injections, plan, settings, threads)
-        if r == NO_INJECTION:  # inject where the search looks: its own channel flags count as flagged
+        # an unmatched candidate inside an injected pulse's sweep is that pulse seen at a far DM (a side lobe of
+        # the dedispersion): a negative that teaches the classifier a bow-tie off centre ("negative"), or left out
+        side_lobes = overlapping(run["candidates"], run["truth"], background.header) & (run["candidate_truth"] < 0)
+        side_lobes_total += int(side_lobes.sum())
+        if settings["side_lobes"] == "drop" and side_lobes.any():
+            run, side_lobes = _without(run, side_lobes), np.zeros((~side_lobes).sum(), dtype=bool)
+        run["candidates"] = run["candidates"].assign(side_lobe=side_lobes)
+        if r == NO_INJECTION and background.telescope is None:
+            # inject where the search looks: its own flags of the real range count as flagged
             background.flags = background.flags | run["channel_flags"]
             background.noise = None
         tables.append(_labelled(run, r, truth_offset))
@@ -198,4 +234,5 @@ def build_candidate_set(background: Background, settings: dict, realisations: in
         "dmt": np.concatenate(dmts) if dmts else np.zeros((0, n_dm, n_time), np.float32),
         "dm_max": dm_max,
         "seconds": seconds,
+        "side_lobes_total": side_lobes_total,
     }

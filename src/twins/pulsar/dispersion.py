@@ -67,3 +67,10 @@ def dm_trial_grid(
         k = c + tolerance**2 * a2 * prev**2
         dms.append((b2 * prev + np.sqrt(-a2 * b2 * prev**2 + (a2 + b2) * k)) / (a2 + b2))
     return np.asarray(dms)
+
+
+def sweep_samples(dm: np.ndarray, header: dict) -> np.ndarray:
+    """Dispersion delay (samples) across the whole band of `header` at each DM."""
+    freqs = float(header["fch1"]) + float(header["foff"]) * np.arange(int(header["nchans"]))
+    delay = dispersion_delay(1.0, np.array([freqs.min()]), float(freqs.max()))[0]
+    return np.ceil(np.asarray(dm, dtype=float) * delay / float(header["tsamp"])).astype(int)

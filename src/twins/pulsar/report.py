@@ -93,6 +93,7 @@ def search_rows(search: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
                 "background alone: candidates / accepted": f"{alarms['background_candidates']} / "
                 f"{alarms['background_accepted']}",
                 "spurious accepted (injected data)": alarms["injected_realisations_spurious_accepted"],
+                "side lobes accepted / all": f"{alarms['side_lobes_accepted']} / {alarms['side_lobes']}",
                 "data searched (s)": m["data_seconds"],
             }
         )

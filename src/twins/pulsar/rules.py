@@ -142,7 +142,7 @@ def background_file(config: dict, name: str, external=str) -> str:
 
 def candidate_settings(config: dict) -> dict:
     """The pulsar.candidates keys pulsar_inject reads (not the backgrounds, its own param, nor train/classify)."""
-    keys = ("splits", "realisations", "injection", "images", "matching")
+    keys = ("splits", "realisations", "injection", "images", "matching", "side_lobes")
     return {k: v for k, v in config["pulsar"]["candidates"].items() if k in keys}
 
 

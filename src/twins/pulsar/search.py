@@ -50,7 +50,7 @@ DEFAULT_SEARCH = {
     "min_width_s": 0.5e-3,
     "max_width_s": 0.05,  # widest boxcar (to the nearest ladder step above)
     "snr_threshold": 5.5,
-    "clip_sigma": 6.0,  # zero-DM clipping threshold (robust sigmas); null: no clipping
+    "clip_sigma": 10.0,  # zero-DM clipping (robust sigmas; null: none); at 6 bright low-DM (< 7) wide pulses went
     "chunk_seconds": 8.0,  # chunk length beyond the overlap
     "cluster_time_widths": 2.0,  # friends-of-friends time link, in units of the wider boxcar
     "flag_statistics": ["variance", "skewness", "kurtosis"],  # channel flags per chunk (flagging.flag_channels)

@@ -46,13 +46,15 @@ def injection_metrics(candidate_set: dict, accepted: np.ndarray, bins, snr_min: 
     true DM and width (`snr_stream`, noise under the pulse included; also against the injected `snr` and
     snr_radiometer, from snr_min up), for the search alone (a candidate matched the pulse)
     and the whole chain (one of its candidates accepted). False alarms: accepted candidates of the background
-    alone (realisation NO_INJECTION: the real data, no pulses) and accepted candidates that belong to no
-    injection in the injected realisations, per hour of data searched."""
+    alone (realisation NO_INJECTION: the real data, no pulses), accepted candidates that belong to no injection
+    in the injected realisations, apart from the side lobes (a pulse seen at a far DM inside its sweep), counted
+    on their own."""
     table, injections = candidate_set["candidates"], candidate_set["injections"]
     accepted = np.asarray(accepted, dtype=bool)
     seconds = candidate_set["attrs"]["seconds"]
     alone = table["realisation"].to_numpy() == NO_INJECTION
-    spurious = (table["injection"].to_numpy() < 0) & ~alone if len(table) else np.zeros(0, bool)
+    side_lobe = table["side_lobe"].to_numpy(dtype=bool) if "side_lobe" in table else np.zeros(len(table), bool)
+    spurious = (table["injection"].to_numpy() < 0) & ~alone & ~side_lobe if len(table) else np.zeros(0, bool)
     n_alone = len(table) and int(alone.sum())
     out = {
         "injections": int(len(injections)),
@@ -64,6 +66,8 @@ def injection_metrics(candidate_set: dict, accepted: np.ndarray, bins, snr_min: 
             "background_accepted": int((accepted & alone).sum()),
             "injected_realisations_spurious": int(spurious.sum()),
             "injected_realisations_spurious_accepted": int((accepted & spurious).sum()),
+            "side_lobes": int(candidate_set["attrs"].get("side_lobes", 0)),
+            "side_lobes_accepted": int((accepted & side_lobe).sum()),
         },
     }
     if not len(injections):

@@ -186,6 +186,7 @@ def inject(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
         "start_sample": background.start,
         "dm_max_injected": built["dm_max"],
         "seconds": built["seconds"],
+        "side_lobes": built["side_lobes_total"],
         "background": name,
         "split": split,
     }

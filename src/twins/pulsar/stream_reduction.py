@@ -20,7 +20,7 @@ from torch import nn
 
 from twins.pulsar.backgrounds import noise_levels, normalise
 from twins.pulsar.candidates import candidate_images
-from twins.pulsar.dispersion import dispersion_delay
+from twins.pulsar.dispersion import sweep_samples
 from twins.pulsar.filterbank import Filterbank
 from twins.pulsar.flagging import flag_channels
 from twins.pulsar.search import SearchResult, search_observation
@@ -37,13 +37,6 @@ class SearchedObservation:
     kept: np.ndarray
     search: SearchResult
     seconds: dict
-
-
-def sweep_samples(dm: np.ndarray, header: dict) -> np.ndarray:
-    """Dispersion delay (samples) across the whole band of `header` at each DM."""
-    freqs = float(header["fch1"]) + float(header["foff"]) * np.arange(int(header["nchans"]))
-    delay = dispersion_delay(1.0, np.array([freqs.min()]), float(freqs.max()))[0]
-    return np.ceil(np.asarray(dm, dtype=float) * delay / float(header["tsamp"])).astype(int)
 
 
 def kept_ranges(candidates: pd.DataFrame, header: dict, nsamples: int, context_s: float) -> np.ndarray:
