@@ -403,7 +403,8 @@ def report(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
     from twins.pulsar.report import write_report_table
 
     metrics = {model: read_json(path) for model, path in zip(params["models"], inputs["metrics"])}
-    write_report_table(metrics, outputs["table"], outputs["csv"], read_json(inputs["search"]))
+    search = read_json(inputs["search"]) if inputs.get("search") else None  # the frame part alone: no search
+    write_report_table(metrics, outputs["table"], outputs["csv"], search)
     examples = read_datasets(inputs["examples"], ("frames", "labels", "snr"))
     figures.plot_example_frames(
         examples["frames"], examples["labels"], examples["snr"], outputs["examples"], seed=params["seed"]
