@@ -50,7 +50,7 @@ SchedulerType=sched/backfill
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 # no accounting, so status checks use squeue: keep finished jobs visible long enough
-MinJobAge=600
+MinJobAge=3600
 ReturnToService=2
 GresTypes=gpu
 NodeName=$host CPUs=$cpus RealMemory=$mem_mb Gres=gpu:fake:2 State=UNKNOWN

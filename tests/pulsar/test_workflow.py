@@ -29,13 +29,17 @@ TINY = {
         "validate": {"throughput_frames": 32},
         "generate": {"simulated": ["dt"], "real": {"parkes": {"path": str(PARKES), "mask": str(PARKES_MASK)}}},
         # the stream search chain at toy scale: DMs to 100, a 1.5 s simulated background, a few realisations
-        "search": {"dm_max": 100.0, "min_width_s": 1e-3},
+        "search": {"dm_max": 60.0, "min_width_s": 1e-3},
         "candidates": {
             "backgrounds": {
                 "parkes": {"path": str(PARKES)},
-                "meerkat": {"telescope": "resources/pulsar/meerkat_lband.yaml", "seconds": 1.5},
+                "meerkat": {
+                    "telescope": "resources/pulsar/meerkat_lband.yaml",
+                    "seconds": 0.8,
+                    "realisations": {"train": 2, "validation": 2, "test": 1},  # config.yaml's would merge in
+                },
             },
-            "realisations": {"train": 3, "validation": 2, "test": 2},
+            "realisations": {"train": 2, "validation": 2, "test": 1},
             "train": {"epochs": 2, "channels": [4, 8]},
         },
     },
@@ -73,7 +77,7 @@ def test_chain_outputs_and_provenance(workdir):
     search = json.loads((workdir / "results/pulsar/validate/search/metrics.json").read_text())
     assert set(search["backgrounds"]) == {"parkes", "meerkat"} and set(search["observations"]) == {"dt", "parkes"}
     parkes_test = search["backgrounds"]["parkes"]
-    assert parkes_test["injections"] > 0 and parkes_test["dm_max_injected"] <= 100
+    assert parkes_test["injections"] > 0 and parkes_test["dm_max_injected"] <= 60
     assert search["observations"]["parkes"]["false_alarms_unseen_range"]["range"] == [0.75, 1.0]
     assert search["observations"]["dt"]["pulses_found"]["search"]["injected"] >= 0
     found = pd.read_csv(workdir / "results/pulsar/search/parkes_candidates.csv")

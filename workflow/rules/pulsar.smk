@@ -337,9 +337,7 @@ rule pulsar_search:
         mem_mb=per_attempt(6000),
     params:
         search=PULSAR["search"],
-        images=PULSAR["candidates"]["images"],
         classify=PULSAR["candidates"]["classify"],
-        flagging=PULSAR["flagging"],
         observation=lambda wc: wc.observation,
     script:
         "../../scripts/pulsar/search.py"

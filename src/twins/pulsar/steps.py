@@ -243,9 +243,7 @@ def search(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
     classifier = get_model("candidate_classifier")
     model, meta = classifier.load(inputs["model"])
     fb = io.read_observation(inputs["fil"]).in_descending_order()
-    observed = search_and_classify(
-        fb, classifier, model, meta, params["search"], params["classify"], params["flagging"], threads
-    )
+    observed = search_and_classify(fb, classifier, model, meta, params["search"], params["classify"], threads)
     observation = params["observation"]
     provenance = make_provenance(
         "pulsar_search",

@@ -22,7 +22,6 @@ from twins.pulsar.backgrounds import noise_levels, normalise
 from twins.pulsar.candidates import candidate_images
 from twins.pulsar.dispersion import sweep_samples
 from twins.pulsar.filterbank import Filterbank
-from twins.pulsar.flagging import flag_channels
 from twins.pulsar.search import SearchResult, search_observation
 
 
@@ -66,20 +65,18 @@ def search_and_classify(
     meta: dict,
     search: dict,
     classify: dict,
-    flagging: dict,
     threads: int = 2,
 ) -> SearchedObservation:
-    """Search `fb` (pulsar.search settings, channels flagged by pulsar.flagging from the whole observation's
-    statistics), cut each candidate's images with the model's image settings, and accept those whose P(pulse)
-    passes pulsar.candidates.classify's threshold. `classifier` is the candidate_classifier module."""
+    """Search `fb` (pulsar.search settings: its channel flags and clipping chunk by chunk), cut each candidate's
+    images with the model's image settings, and accept those whose P(pulse) passes pulsar.candidates.classify's
+    threshold. `classifier` is the candidate_classifier module."""
     torch.set_num_threads(threads)
     fb = fb.in_descending_order()
-    flags, _ = flag_channels(fb.data, flagging["statistics"], flagging["threshold"])
-    flags = np.asarray(flags, dtype=bool)
     started = time.perf_counter()
-    result = search_observation(fb, search, channel_flags=flags, threads=threads)
+    result = search_observation(fb, search, threads=threads)
     searched = time.perf_counter()
-    median, sigma = noise_levels(fb.data, flags)
+    # the images see the channels the search flagged in any chunk as flagged (no second pass of statistics)
+    median, sigma = noise_levels(fb.data, np.asarray(result.excision["channel_flags"], dtype=bool))
     images = meta["images"].get("settings") or {k: meta["images"][k] for k in ("n_freq", "n_time", "n_dm")}
     ft, dmt = candidate_images(
         normalise(fb.data, median, sigma), fb.frequencies_mhz, fb.tsamp, result.candidates, images
