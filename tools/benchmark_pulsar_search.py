@@ -170,7 +170,7 @@ def print_table(fast: dict, found: dict, threads: int) -> None:
     ratio = f"{fast['brute_force_additions']:.3g} / {fast['fdmt_additions']:.3g} = {fast['addition_ratio']:.0f}x"
     rows += [("additions brute force / FDMT", ratio), ("candidates in pure noise", str(fast["false_candidates"]))]
     if found:
-        rows.append(("recall (S/N 7-15, threshold 6)", f"{found['recall']:.3f} of {found['pulses']}"))
+        rows.append(("recall (S/N 7-15, pulsar.search threshold)", f"{found['recall']:.3f} of {found['pulses']}"))
         quantiles = ", ".join(f"{q}: {v:.2f}" for q, v in found["snr_ratio_quantiles"].items())
         rows.append(("measured / injected S/N", f"mean {found['snr_ratio_mean']:.3f}; quantiles {quantiles}"))
     for name, value in rows:

@@ -6,10 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from twins.pulsar.candidates import DEFAULT_IMAGES, active_channels, candidate_images, coarse_step, frequency_bins
+from twins.core.config import resolve
+from twins.pulsar.candidates import active_channels, candidate_images, coarse_step, frequency_bins
 from twins.pulsar.dispersion import dispersion_delay
 
 TSAMP = 1e-3
+DEFAULT_IMAGES = resolve("pulsar.candidates.images", None)
 CENTRE = DEFAULT_IMAGES["n_time"] // 2
 
 

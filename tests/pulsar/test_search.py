@@ -7,19 +7,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from twins.core.config import resolve
 from twins.pulsar.dedispersion_plan import make_plan
 from twins.pulsar.excision import excise, excise_decimated
 from twins.pulsar.fdmt import brute_force_dedisperse, channel_delays, exact_delays, fdmt_transform, plan_fdmt
 from twins.pulsar.filterbank import read_filterbank
 from twins.pulsar.pulsar_dt import FWHM_PER_SIGMA, Pulsar, pulse_templates
-from twins.pulsar.search import COLUMNS, DEFAULT_SEARCH, plan_search, search_block, search_file
+from twins.pulsar.search import COLUMNS, plan_search, search_block, search_file
 from twins.pulsar.stream import iter_chunks, read_samples
 from twins.pulsar.telescope import Telescope
 
 # a small made-up L-band receiver: 64 channels of 6.25 MHz from 1600 MHz down, 256 us
 BAND = Telescope("test_band", 0, 0, 64, 1596.875, -6.25, 2.56e-4, {"knots": [[0, 1], [1, 1]]}, {})
 HEADER = {"nchans": BAND.nchans, "fch1": BAND.fch1_mhz, "foff": BAND.foff_mhz, "tsamp": BAND.tsamp_s, "nbits": 32}
-SETTINGS = {**DEFAULT_SEARCH, "dm_max": 400.0}
+SETTINGS = resolve("pulsar.search", {"dm_max": 400.0})
 NSAMPLES = 8192  # 2.1 s: twice the sweep at DM 400 in this band is 1.0 s
 
 

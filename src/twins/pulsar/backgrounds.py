@@ -13,20 +13,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from twins.core.config import resolve
 from twins.pulsar.pulsar_dt import add_broadband_rfi, add_narrowband_rfi, quantise
 from twins.pulsar.telescope import Telescope
 
 MAD_TO_SIGMA = 1.4826
-DEFAULT_FRACTIONS = {"train": 0.6, "validation": 0.15, "test": 0.25}
 HEADER_KEYS = ("nchans", "fch1", "foff", "tsamp")
 LEVEL_SAMPLES = 1 << 13  # noise_levels measures on at most about twice this many rows (sigma to ~1%)
 
 
 def time_ranges(nsamples: int, fractions: dict[str, float] | None = None) -> dict[str, tuple[int, int]]:
     """Contiguous, disjoint sample ranges [start, stop) covering 0..nsamples, one per split in the order of
-    `fractions` (default DEFAULT_FRACTIONS: train 0.6, validation 0.15, test 0.25). Boundaries are the rounded
-    cumulative fractions, so the ranges tile the stream exactly."""
-    fractions = dict(DEFAULT_FRACTIONS if fractions is None else fractions)
+    `fractions` (default: the schema's pulsar.candidates.splits, train 0.6, validation 0.15, test 0.25).
+    Boundaries are the rounded cumulative fractions, so the ranges tile the stream exactly."""
+    fractions = dict(resolve("pulsar.candidates.splits", None) if fractions is None else fractions)
     values = np.asarray(list(fractions.values()), dtype=float)
     if not values.size or np.any(values <= 0) or abs(values.sum() - 1.0) > 1e-9:
         raise ValueError(

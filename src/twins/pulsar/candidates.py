@@ -38,17 +38,9 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.sparse import csr_array
 
+from twins.core.config import resolve
 from twins.pulsar.dispersion import dispersion_delay
 
-# pulsar.candidates.images: image sizes, pixels across the pulse width, DM-time half-span bounds (band sweep)
-DEFAULT_IMAGES = {
-    "n_freq": 64,
-    "n_time": 64,
-    "n_dm": 64,
-    "pixels_per_width": 2,
-    "min_dm_sweep_pixels": 16,
-    "max_dm_sweep_pixels": 64,
-}
 COARSE_PIXEL = 16  # pixels of this many samples or more: channel delays rounded to a coarse step (coarse_step)
 CANDIDATE_COLUMNS = ("sample", "dm", "width")
 ROBUST_SIGMA = 1.4826  # MAD -> standard deviation of a Gaussian
@@ -224,12 +216,12 @@ def candidate_images(
 
     data (nsamples, nchans) normalised float32, freqs_mhz (nchans,) MHz, tsamp s, candidates: a table with
     columns sample (int, arrival at the top channel centre), dm (pc cm^-3), width (samples); settings:
-    pulsar.candidates.images (DEFAULT_IMAGES where None; missing keys take the defaults).
+    pulsar.candidates.images (missing keys take the schema defaults).
     Returns ft (n, n_freq, n_time) and dmt (n, n_dm, n_time), float32, each image normalised.
     Cost: one pass over `data` (flagged channels), then about 1.5-3 ms a candidate for 256 channels on one core
     (1000 candidates of DM 0-1000 and boxcar widths 1-128 samples at 64 us: 2.7 s).
     """
-    settings = {**DEFAULT_IMAGES, **(settings or {})}
+    settings = resolve("pulsar.candidates.images", settings)
     data = np.asarray(data)
     freqs = np.asarray(freqs_mhz, dtype=float).ravel()
     _validate(data, freqs, tsamp, candidates, settings)

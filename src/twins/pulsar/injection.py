@@ -22,25 +22,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from twins.core.config import resolve
 from twins.pulsar.backgrounds import normalise, telescope_from_header
 from twins.pulsar.dispersion import delay_samples, dispersion_delay, scattering_time, smearing_time
 from twins.pulsar.pulsar_dt import FWHM_PER_SIGMA, Pulsar, pulse_templates
 from twins.pulsar.snr import BOXCAR_WIDTHS
 from twins.pulsar.telescope import Telescope
 
-# ranges of the drawn parameters; dm uniform (pc cm^-3, its max lowered to what fits the span), width_s
-# (intrinsic FWHM, s) log-uniform, snr uniform or log-uniform ("distribution"), scattering at 1 GHz (ms) and
-# spectral index uniform; per_realisation: most pulses in one span; margin_widths: gap between footprints
-DEFAULT_INJECTION = {
-    "dm": {"min": 3.0, "max": 1000.0},
-    "width_s": {"min": 5e-4, "max": 2e-2},
-    "snr": {"min": 5.0, "max": 20.0, "distribution": "uniform"},
-    "scattering_ms_at_1ghz": {"min": 0.0, "max": 2.0},
-    "spectral_index": {"min": -2.0, "max": 0.0},
-    "per_realisation": 4,
-    "margin_widths": 3.0,
-    "snr_noise": "measured",
-}
 INJECTION_COLUMNS = ("sample", "dm", "width_s", "tau_1ghz_s", "spectral_index", "snr")
 # what inject adds
 TRUTH_COLUMNS = (
@@ -77,7 +65,7 @@ def pulse_extent(dm: float, width_s: float, tau_1ghz_s: float, header: dict) -> 
 
 
 def _settings(settings: dict | None) -> dict:
-    merged = {**DEFAULT_INJECTION, **(settings or {})}
+    merged = resolve("pulsar.candidates.injection", settings)
     for key in ("dm", "width_s", "snr", "scattering_ms_at_1ghz", "spectral_index"):
         spec = merged[key]
         if not isinstance(spec, dict) or not {"min", "max"} <= set(spec):
@@ -140,7 +128,7 @@ def draw_injections(
 ) -> pd.DataFrame:
     """One realisation of pulses inside the span [start_sample, start_sample + span_samples) of a stream.
 
-    Draws settings['per_realisation'] pulses (DEFAULT_INJECTION for missing keys; DM uniform up to
+    Draws settings['per_realisation'] pulses (the schema defaults for missing keys; DM uniform up to
     fitting_dm_max, so even the widest pulse's footprint fits the span) and keeps them in drawn order while their
     footprints (pulse_extent) plus gaps of margin_widths * the widest kept FWHM fit; at least one always does.
     The kept footprints are then placed in random order with uniformly random gaps: they never overlap and never
@@ -360,7 +348,7 @@ def inject(
         raise ValueError("inject: every channel is flagged or dead (sigma NaN/0); nothing can carry a pulse")
     telescope = telescope_from_header(header)
     background = None
-    if injections.attrs.get("snr_noise", DEFAULT_INJECTION["snr_noise"]) == "measured":
+    if injections.attrs.get("snr_noise", "measured") == "measured":
         background = channel_major if channel_major is not None else normalised_channel_major(data, sigma, median)
     records = [
         _inject_one(x, telescope, row, sigma, good, int(first_sample), background) for row in injections.itertuples()

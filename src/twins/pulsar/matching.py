@@ -1,6 +1,6 @@
 """Matching search candidates to injected pulses, and recall as a function of injected S/N.
 
-Rule (tolerances in DEFAULT_MATCHING). Times are compared at the sweep's centre frequency f_mid, the frequency
+Rule (tolerances: pulsar.candidates.matching). Times are compared at the sweep's centre frequency f_mid, the frequency
 whose delay from the top of the band is half the band's (f_mid^-2 = (f_top^-2 + f_bottom^-2) / 2): a search at a
 slightly wrong DM aligns the pulse somewhere inside the band, so translating each arrival (at the top channel
 centre) to f_mid with each one's own DM leaves an error of at most |dDM| * k_band / 2, k_band the delay across the
@@ -21,15 +21,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from twins.core.config import resolve
 from twins.pulsar.dispersion import dispersion_delay
 
-DEFAULT_MATCHING = {
-    "time_widths": 2.0,  # times the wider width: the pulses overlap at f_mid
-    "time_samples": 2.0,  # sampling and boxcar-position slack
-    "dm_abs": 1.0,  # pc cm^-3: DM trial spacing at low DM
-    "dm_fraction": 0.05,  # of the injected DM: trial spacing grows with DM
-    "dm_widths": 2.0,  # widths of DM smearing across the band
-}
 CANDIDATE_COLUMNS = ("sample", "dm", "snr")  # and width_s (s) or width (samples)
 TRUTH_COLUMNS = ("sample", "dm")  # and width_s
 
@@ -64,7 +58,7 @@ def match_candidates(
     Returns (candidate_truth_index (n_cand,) int: the injection (row position in truth) each candidate belongs to,
     -1 = spurious; truth_candidate_index (n_truth,) int: each injection's best candidate (row position), -1 = missed).
     """
-    s = {**DEFAULT_MATCHING, **(settings or {})}
+    s = resolve("pulsar.candidates.matching", settings)
     for name, table, required in (("candidates", candidates, CANDIDATE_COLUMNS), ("truth", truth, TRUTH_COLUMNS)):
         missing = [c for c in required if c not in table]
         if missing:

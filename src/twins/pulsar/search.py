@@ -32,6 +32,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from twins.core.config import resolve
 from twins.pulsar.dedispersion_plan import DedispersionLevel, DedispersionPlan, make_plan
 from twins.pulsar.excision import excise_decimated
 from twins.pulsar.fdmt import FdmtPlan, fdmt_transform_into, plan_fdmt
@@ -39,23 +40,6 @@ from twins.pulsar.filterbank import Filterbank
 from twins.pulsar.normalisation import MAD_TO_SIGMA
 from twins.pulsar.stream import iter_chunks, stream_header
 
-# the config slice pulsar.search: every key the search reads, with its default
-DEFAULT_SEARCH = {
-    "dm_min": 0.0,  # pc cm^-3
-    "dm_max": 1000.0,  # pc cm^-3; clamped to what the stream can reach (twice the sweep)
-    "dm_tolerance": 1.25,  # DM trial spacing: allowed smearing growth (dispersion.dm_trial_grid)
-    # narrowest pulse searched; the plan may decimate to half of it. 0.5 ms (the twin's pulses are 0.5-20 ms): the
-    # first level then sums 4 samples at 64 us, halving the dedispersion; 0.5 ms pulses keep a median measured /
-    # injected S/N of 0.88 (0.89 at 0.25 ms, which costs twice the dedispersion)
-    "min_width_s": 0.5e-3,
-    "max_width_s": 0.05,  # widest boxcar (to the nearest ladder step above)
-    "snr_threshold": 5.5,
-    "clip_sigma": 10.0,  # zero-DM clipping (robust sigmas; null: none); at 6 bright low-DM (< 7) wide pulses went
-    "chunk_seconds": 8.0,  # chunk length beyond the overlap
-    "cluster_time_widths": 2.0,  # friends-of-friends time link, in units of the wider boxcar
-    "flag_statistics": ["variance", "skewness", "kurtosis"],  # channel flags per chunk (flagging.flag_channels)
-    "flag_threshold": 3.0,  # robust z; null: flag no channel by its statistics
-}
 PLAN_KEYS = ("dm_min", "dm_max", "dm_tolerance", "min_width_s", "max_width_s", "chunk_seconds")
 HEADER_KEYS = {"tsamp": "sampling time, s", "fch1": "channel 0 centre, MHz", "foff": "channel step, MHz"}
 BASELINE_S = 2.0  # running-baseline window taken off every DM series (heimdall's baseline length): slow drifts out
@@ -68,7 +52,7 @@ STAGES = ("read", "excise", "dedisperse", "boxcar", "cluster")
 
 @dataclass(frozen=True)
 class SearchPlan:
-    """Everything fixed before the data: settings (DEFAULT_SEARCH completed), the stream's channel order
+    """Everything fixed before the data: settings (pulsar.search, schema defaults filled), the stream's channel order
     (descending: foff < 0; blocks and flags in ascending order are reversed), the dedispersion plan and one
     FDMT per level, chunk_samples (a multiple of the largest decimation) and overlap (original samples)."""
 
@@ -105,10 +89,7 @@ class SearchResult:
 
 
 def _settings(settings: dict | None) -> dict:
-    merged = {**DEFAULT_SEARCH, **(settings or {})}
-    unknown = sorted(set(merged) - set(DEFAULT_SEARCH))
-    if unknown:
-        raise ValueError(f"search settings: unknown key(s) {unknown}; the keys are {sorted(DEFAULT_SEARCH)}")
+    merged = resolve("pulsar.search", settings)  # the schema's defaults and checks
     return merged
 
 

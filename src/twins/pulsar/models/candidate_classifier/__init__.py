@@ -8,7 +8,6 @@ from twins.pulsar.models.candidate_classifier.classify import decide
 from twins.pulsar.models.candidate_classifier.classify import predict_probabilities as predict
 from twins.pulsar.models.candidate_classifier.network import MODEL, WRITER
 from twins.pulsar.models.candidate_classifier.network import load_classifier as load
-from twins.pulsar.models.candidate_classifier.train import DEFAULT_TRAIN
 from twins.pulsar.models.candidate_classifier.train import train_classifier as train
 
-__all__ = ["DEFAULT_TRAIN", "MODEL", "WRITER", "decide", "load", "predict", "train"]
+__all__ = ["MODEL", "WRITER", "decide", "load", "predict", "train"]

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from twins.core.config import resolve
 from twins.core.device import select_device
 from twins.core.io import InputFileError, open_hdf5, read_datasets
 from twins.core.provenance import make_provenance, sha256_file
@@ -34,24 +35,6 @@ from twins.pulsar.models.candidate_classifier.thresholds import choose_threshold
 
 log = logging.getLogger(__name__)
 
-# pulsar.candidates.train: network, optimisation, augmentation, and the validation threshold rule
-DEFAULT_TRAIN = {
-    "channels": [8, 16, 32],
-    "hidden": 32,
-    "dropout": 0.2,
-    "snr_feature": True,
-    "input_clip": 20.0,
-    "epochs": 30,
-    "batch_size": 64,
-    "learning_rate": 1e-3,
-    "weight_decay": 1e-4,
-    "patience": 5,
-    "augment_shift_pixels": 2,
-    "max_false_alarm_rate": 0.0,
-    "min_recall_snr": 7.0,
-    "min_recall": 0.99,
-    "priority": "recall",
-}
 # keys that change the threshold choice or the epoch budget, not what is trained: a rerun resumes
 NOT_FINGERPRINTED = ("epochs", "max_false_alarm_rate", "min_recall_snr", "min_recall", "priority")
 REQUIRED = ("ft", "dmt", "label", "snr")
@@ -181,8 +164,8 @@ def train_classifier(
 ) -> dict:
     """Train on `train_h5`, early-stop on `validation_h5` (layout in the module docstring); write the model file
     and the history CSV (epoch, loss, val_loss, seconds). settings: pulsar.candidates.train (missing keys take
-    DEFAULT_TRAIN); name: the model's name (seeds its streams). Returns a summary."""
-    settings = {**DEFAULT_TRAIN, **settings}
+    the schema defaults); name: the model's name (seeds its streams). Returns a summary."""
+    settings = resolve("pulsar.candidates.train", settings)
     seed_everything(derive_seed(seed, "pulsar", "candidates", "train", name))
     torch_device = select_device(device)
     train, validation = read_training_sets(train_h5), read_training_sets(validation_h5)
