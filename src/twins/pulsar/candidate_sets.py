@@ -20,7 +20,7 @@ import pandas as pd
 from twins.pulsar import io
 from twins.pulsar.backgrounds import noise_levels, normalise, simulated_background, time_ranges
 from twins.pulsar.candidates import candidate_images
-from twins.pulsar.dispersion import sweep_samples
+from twins.pulsar.dispersion import header_frequencies, sweep_samples
 from twins.pulsar.flagging import flag_channels
 from twins.pulsar.injection import draw_injections, fitting_dm_max, inject, normalised_channel_major
 from twins.pulsar.matching import match_candidates
@@ -81,10 +81,6 @@ def open_background(name: str, entry: dict, path: str, split: str, splits: dict,
     return Background(name, header, flags, telescope=telescope, seconds=float(entry["seconds"]), rfi=entry["rfi"])
 
 
-def _frequencies(header: dict) -> np.ndarray:
-    return float(header["fch1"]) + float(header["foff"]) * np.arange(int(header["nchans"]))
-
-
 def search_realisation(
     data: np.ndarray, background: Background, injections: pd.DataFrame | None, plan: SearchPlan, settings: dict, threads
 ) -> dict:
@@ -101,7 +97,11 @@ def search_realisation(
     searched = time.perf_counter() - started
     candidates = result.candidates
     ft, dmt = candidate_images(
-        normalise(data, median, sigma), _frequencies(header), float(header["tsamp"]), candidates, settings["images"]
+        normalise(data, median, sigma),
+        header_frequencies(header),
+        float(header["tsamp"]),
+        candidates,
+        settings["images"],
     )
     candidates = candidates.assign(sample=candidates["sample"] + first)
     candidates["time_s"] = candidates["sample"] * float(header["tsamp"])

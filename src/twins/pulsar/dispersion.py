@@ -69,8 +69,13 @@ def dm_trial_grid(
     return np.asarray(dms)
 
 
+def header_frequencies(header: dict) -> np.ndarray:
+    """Channel centre frequencies (nchans,) MHz of a SIGPROC header, in the file's channel order."""
+    return float(header["fch1"]) + float(header["foff"]) * np.arange(int(header["nchans"]))
+
+
 def sweep_samples(dm: np.ndarray, header: dict) -> np.ndarray:
     """Dispersion delay (samples) across the whole band of `header` at each DM."""
-    freqs = float(header["fch1"]) + float(header["foff"]) * np.arange(int(header["nchans"]))
+    freqs = header_frequencies(header)
     delay = dispersion_delay(1.0, np.array([freqs.min()]), float(freqs.max()))[0]
     return np.ceil(np.asarray(dm, dtype=float) * delay / float(header["tsamp"])).astype(int)

@@ -24,9 +24,9 @@ import pandas as pd
 
 from twins.core.config import resolve
 from twins.pulsar.backgrounds import normalise, telescope_from_header
-from twins.pulsar.dispersion import delay_samples, dispersion_delay, scattering_time, smearing_time
+from twins.pulsar.dispersion import delay_samples, dispersion_delay, header_frequencies, scattering_time, smearing_time
 from twins.pulsar.pulsar_dt import FWHM_PER_SIGMA, Pulsar, pulse_templates
-from twins.pulsar.snr import BOXCAR_WIDTHS
+from twins.pulsar.snr import BOXCAR_WIDTHS, boxcar_sums
 from twins.pulsar.telescope import Telescope
 
 INJECTION_COLUMNS = ("sample", "dm", "width_s", "tau_1ghz_s", "spectral_index", "snr")
@@ -46,8 +46,7 @@ NOISE_SAMPLES = 1 << 16  # samples of a background's dedispersed series its nois
 
 def _channelisation(header: dict) -> tuple[np.ndarray, float, float]:
     """(channel centre frequencies (nchans,) MHz in file order, foff MHz, tsamp s) of a SIGPROC header."""
-    freqs = float(header["fch1"]) + float(header["foff"]) * np.arange(int(header["nchans"]))
-    return freqs, float(header["foff"]), float(header["tsamp"])
+    return header_frequencies(header), float(header["foff"]), float(header["tsamp"])
 
 
 def pulse_extent(dm: float, width_s: float, tau_1ghz_s: float, header: dict) -> tuple[int, int, int]:
@@ -219,11 +218,6 @@ def _channel_major_sum(normalised: np.ndarray, good: np.ndarray, delays: np.ndar
     return series
 
 
-def _boxcars(series: np.ndarray, width: int) -> np.ndarray:
-    csum = np.concatenate([[0.0], np.cumsum(series)])
-    return csum[width:] - csum[:-width]
-
-
 def series_noise(normalised: np.ndarray, good: np.ndarray, delays: np.ndarray, width: int) -> tuple[float, float]:
     """(median, robust sigma) of the boxcar-`width` sums of the background's dedispersed (integer `delays`),
     channel-summed series: `normalised` ((nchans, nsamples) unit-noise pixels, channel-major; the first
@@ -232,7 +226,7 @@ def series_noise(normalised: np.ndarray, good: np.ndarray, delays: np.ndarray, w
     n = min(normalised.shape[1] - int(delays.max(initial=0)), NOISE_SAMPLES)
     if n < 4 * width:
         return 0.0, radiometer  # too short to measure: radiometer units
-    sums = _boxcars(_channel_major_sum(normalised, good, delays, n), width)
+    sums = boxcar_sums(_channel_major_sum(normalised, good, delays, n), width)
     centre = float(np.median(sums))
     sigma = ROBUST_SIGMA * float(np.median(np.abs(sums - centre)))
     return (centre, sigma) if sigma > 0 else (0.0, radiometer)  # a noiseless background: radiometer units
@@ -254,7 +248,7 @@ def stream_snr(injected: np.ndarray, level, good: np.ndarray, row, delays: np.nd
     stop = min(int(row.sample_in_data) + reach[1] + width, injected.shape[0] - int(delays.max(initial=0)))
     if stop - start < width:
         return float("nan")  # the pulse left the data
-    peak = float(_boxcars(_channel_sum(injected, level, good, delays, start, stop - start), width).max())
+    peak = float(boxcar_sums(_channel_sum(injected, level, good, delays, start, stop - start), width).max())
     return (peak - noise[0]) / noise[1]
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from twins.core.config import resolve
-from twins.pulsar.dispersion import dispersion_delay
+from twins.pulsar.dispersion import dispersion_delay, header_frequencies
 
 CANDIDATE_COLUMNS = ("sample", "dm", "snr")  # and width_s (s) or width (samples)
 TRUTH_COLUMNS = ("sample", "dm")  # and width_s
@@ -30,7 +30,7 @@ TRUTH_COLUMNS = ("sample", "dm")  # and width_s
 
 def _band(header: dict) -> tuple[float, float, float]:
     """(delay per unit DM from the top to f_mid, across the whole band (s), tsamp (s)) of a header."""
-    freqs = float(header["fch1"]) + float(header["foff"]) * np.arange(int(header["nchans"]))
+    freqs = header_frequencies(header)
     top, bottom = float(freqs.max()), float(freqs.min())
     mid = ((top**-2 + bottom**-2) / 2) ** -0.5
     return float(dispersion_delay(1.0, mid, top)), float(dispersion_delay(1.0, bottom, top)), float(header["tsamp"])

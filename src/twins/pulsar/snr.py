@@ -34,7 +34,8 @@ def dedispersed_series(block: np.ndarray, delays: np.ndarray) -> np.ndarray:
     return dedisperse(padded, delays).sum(axis=1)
 
 
-def _boxcar_sums(series: np.ndarray, width: int) -> np.ndarray:
+def boxcar_sums(series: np.ndarray, width: int) -> np.ndarray:
+    """Sums of every `width` consecutive samples of `series` (float64, len(series) - width + 1)."""
     csum = np.concatenate([[0.0], np.cumsum(series, dtype=float)])
     return csum[width:] - csum[:-width]
 
@@ -47,7 +48,7 @@ def injected_snr(signal: np.ndarray, delays: np.ndarray, widths=BOXCAR_WIDTHS) -
     for w in widths:
         if w > series.size:
             break
-        best = max(best, float(_boxcar_sums(series, w).max()) / np.sqrt(nchan * w))
+        best = max(best, float(boxcar_sums(series, w).max()) / np.sqrt(nchan * w))
     return best
 
 
@@ -60,7 +61,7 @@ def measured_snr(data: np.ndarray, delays: np.ndarray, widths=BOXCAR_WIDTHS) -> 
     for w in widths:
         if 4 * w > series.size:
             break
-        sums = _boxcar_sums(series, w)
+        sums = boxcar_sums(series, w)
         centre = np.median(sums)
         noise = 1.4826 * np.median(np.abs(sums - centre)) or 1.0
         best = max(best, float((sums.max() - centre) / noise))
@@ -73,5 +74,5 @@ def series_snr(series: np.ndarray, nchan: int, widths=BOXCAR_WIDTHS) -> float:
     for w in widths:
         if w > series.size:
             break
-        best = max(best, float(_boxcar_sums(series, w).max()) / np.sqrt(nchan * w))
+        best = max(best, float(boxcar_sums(series, w).max()) / np.sqrt(nchan * w))
     return best
