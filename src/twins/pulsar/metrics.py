@@ -47,12 +47,13 @@ def drop_below(rows: list[dict], level: float = 0.9) -> float | None:
     return edge
 
 
-def accuracy_interval(hits: int, frames: int, level: float = 0.95) -> list[float] | None:
-    """Wilson score interval of an accuracy of hits/frames: whether a target such as 0.99 is met or only
-    within reach of the test set's size (1100 frames leave about +-0.006 at 0.99)."""
+def accuracy_interval(hits: int, frames: int, level: float = 0.95, method: str = "wilson") -> list[float] | None:
+    """Binomial interval (Wilson score, or "exact": Clopper-Pearson) of an accuracy of hits/frames: whether a
+    target such as 0.99 is met or only within reach of the test set's size (1100 frames leave about +-0.006 at
+    0.99)."""
     if frames == 0:
         return None
-    ci = stats.binomtest(hits, frames).proportion_ci(confidence_level=level, method="wilson")
+    ci = stats.binomtest(hits, frames).proportion_ci(confidence_level=level, method=method)
     return [float(ci.low), float(ci.high)]
 
 

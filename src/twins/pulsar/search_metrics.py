@@ -6,19 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from twins.pulsar.candidate_sets import NO_INJECTION
 from twins.pulsar.matching import match_candidates, recall_by_snr
+from twins.pulsar.metrics import accuracy_interval
 from twins.pulsar.pulsar_dt import FWHM_PER_SIGMA, SCAN_COLUMNS
-
-
-def _interval(hits: int, n: int) -> list[float] | None:
-    """Clopper-Pearson 95% interval of hits / n (None when n = 0)."""
-    if not n:
-        return None
-    ci = stats.binomtest(hits, n).proportion_ci(confidence_level=0.95, method="exact")
-    return [float(ci.low), float(ci.high)]
 
 
 def recall_at(snr: np.ndarray, found: np.ndarray, snr_min: float) -> dict:
@@ -30,7 +22,7 @@ def recall_at(snr: np.ndarray, found: np.ndarray, snr_min: float) -> dict:
         "injected": n,
         "found": hits,
         "recall": hits / n if n else None,
-        "interval": _interval(hits, n),
+        "interval": accuracy_interval(hits, n, method="exact"),
     }
 
 
