@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from twins.pulsar.dispersion import dispersion_delay, dm_trial_grid
+from twins.pulsar.dispersion import band_sweep, dispersion_delay, dm_trial_grid
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +76,6 @@ class DedispersionPlan:
     def trials_per_level(self) -> dict[int, int]:
         """Decimation factor -> number of DM trials."""
         return {level.factor: len(level.dms) for level in self.levels}
-
-
-def band_sweep(dm: float, f_top_mhz: float, channel_width_mhz: float, nchans: int) -> float:
-    """Dispersion delay (s) between the top and the bottom channel centres at `dm`."""
-    f_bottom = f_top_mhz - abs(channel_width_mhz) * (nchans - 1)
-    return float(dispersion_delay(dm, np.array([f_bottom]), f_top_mhz)[0])
 
 
 def trial_smearing(dms: np.ndarray, f_top_mhz: float, channel_width_mhz: float, nchans: int) -> np.ndarray:

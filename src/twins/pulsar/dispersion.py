@@ -74,8 +74,14 @@ def header_frequencies(header: dict) -> np.ndarray:
     return float(header["fch1"]) + float(header["foff"]) * np.arange(int(header["nchans"]))
 
 
+def band_sweep(dm: float, f_top_mhz: float, channel_width_mhz: float, nchans: int) -> float:
+    """Dispersion delay (s) between the top and the bottom channel centres at `dm`."""
+    f_bottom = f_top_mhz - abs(channel_width_mhz) * (nchans - 1)
+    return float(dispersion_delay(dm, np.array([f_bottom]), f_top_mhz)[0])
+
+
 def sweep_samples(dm: np.ndarray, header: dict) -> np.ndarray:
     """Dispersion delay (samples) across the whole band of `header` at each DM."""
     freqs = header_frequencies(header)
-    delay = dispersion_delay(1.0, np.array([freqs.min()]), float(freqs.max()))[0]
+    delay = band_sweep(1.0, float(freqs.max()), float(header["foff"]), int(header["nchans"]))
     return np.ceil(np.asarray(dm, dtype=float) * delay / float(header["tsamp"])).astype(int)
