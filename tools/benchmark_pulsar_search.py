@@ -8,6 +8,8 @@ Recall: --pulses single pulses (DM 50-1000, FWHM 0.5-20 ms, injected S/N 7-15, p
 --spacing s in another stream; found = a candidate whose sample is within twice the wider of its boxcar and the
 pulse's effective width, and whose DM lies within 5% of the true one or inside its cluster's DM extent.
 Injected S/N: the optimal-boxcar S/N of the noiseless dedispersed pulse, sum over channels / sqrt(nchans w).
+Chain: the pulsar_search step on the recall stream (search, candidate images, candidate classifier --model):
+seconds per stage, real-time factor of the whole chain and of the classifier alone (images + network).
 Usage: python tools/benchmark_pulsar_search.py [--seconds 20] [--dm-max 1000] [--out benchmarks/pulsar_search.json]
 """
 
@@ -19,9 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
+from twins.core.config import resolve
 from twins.core.io import write_json
+from twins.pulsar.filterbank import Filterbank
+from twins.pulsar.models import get_model
+from twins.pulsar.models.candidate_classifier.network import build_model
 from twins.pulsar.pulsar_dt import FWHM_PER_SIGMA, Pulsar, pulse_templates
 from twins.pulsar.search import search_block
+from twins.pulsar.stream_reduction import search_and_classify
 from twins.pulsar.telescope import load_telescope
 
 REPO = Path(__file__).resolve().parents[1]
@@ -126,6 +133,40 @@ def speed(telescope, seconds: float, dm_max: float, threads: int) -> dict:
     }
 
 
+def classifier_for_chain(path: Path):
+    """(model, meta) of the trained candidate classifier at `path`, else one of the configured size with fresh
+    weights and a fixed threshold: the chain's cost does not depend on the weights."""
+    classifier = get_model("candidate_classifier")
+    if path.exists():
+        return classifier.load(path), str(path)
+    images = resolve("pulsar.candidates.images")
+    model = build_model(resolve("pulsar.candidates.train"), images).eval()
+    return (model, {"images": images, "threshold": 0.5}), "untrained (no model file)"
+
+
+def chain(telescope, counts: np.ndarray, dm_max: float, threads: int, model_path: Path) -> dict:
+    """The pulsar_search step's work on a stream with pulses: search, candidate images, classifier. Seconds per
+    stage and real-time factors of the whole chain and of the classifier alone (images + network)."""
+    header = dict(telescope.header("chain"), nbits=8)
+    fb = Filterbank(header, counts)
+    (model, meta), source = classifier_for_chain(model_path)
+    classify = resolve("pulsar.candidates.classify")
+    observed = search_and_classify(
+        fb, get_model("candidate_classifier"), model, meta, {"dm_max": dm_max}, classify, threads
+    )
+    seconds = {k: v for k, v in observed.seconds.items() if k != "search_stages"}
+    data_s = fb.nsamples * fb.tsamp
+    wall = sum(seconds.values())
+    return {
+        "model": source,
+        "data_seconds": data_s,
+        "candidates": int(len(observed.candidates)),
+        "stage_seconds": seconds,
+        "real_time_factor": data_s / wall,
+        "classifier_real_time_factor": data_s / max(seconds["images"] + seconds["classify"], 1e-9),
+    }
+
+
 def recall(telescope, n_pulses: int, spacing: float, dm_max: float, threads: int, seed: int) -> dict:
     """Inject `n_pulses` pulses one per `spacing` s and search; fraction found and measured / injected S/N."""
     rng = np.random.default_rng(seed)
@@ -139,7 +180,8 @@ def recall(telescope, n_pulses: int, spacing: float, dm_max: float, threads: int
         dm = float(rng.uniform(50, dm_max))
         fwhm = float(np.exp(rng.uniform(np.log(0.5e-3), np.log(20e-3))))
         truths.append(inject(x, telescope, arrival, dm, fwhm, float(rng.uniform(7, 15))))
-    result = search_block(to_counts(x), telescope.header("recall"), {"dm_max": dm_max}, threads=threads)
+    counts = to_counts(x)
+    result = search_block(counts, telescope.header("recall"), {"dm_max": dm_max}, threads=threads)
     rows = []
     for truth in truths:
         found = match(truth, result.candidates)
@@ -156,10 +198,10 @@ def recall(telescope, n_pulses: int, spacing: float, dm_max: float, threads: int
         "missed": missed,
         "candidates": int(len(result.candidates)),
         "pulses_table": rows,
-    }
+    }, counts
 
 
-def print_table(fast: dict, found: dict, threads: int) -> None:
+def print_table(fast: dict, found: dict, chained: dict, threads: int) -> None:
     rows = [("data seconds", f"{fast['data_seconds']:.1f}"), ("wall seconds", f"{fast['wall_seconds']:.2f}")]
     rows += [(f"  {stage}", f"{seconds:.2f}") for stage, seconds in fast["stage_seconds"].items()]
     rows.append(("real-time factor", f"{fast['real_time_factor']:.1f}x (target >= 20x on {threads} threads)"))
@@ -173,6 +215,11 @@ def print_table(fast: dict, found: dict, threads: int) -> None:
         rows.append(("recall (S/N 7-15, pulsar.search threshold)", f"{found['recall']:.3f} of {found['pulses']}"))
         quantiles = ", ".join(f"{q}: {v:.2f}" for q, v in found["snr_ratio_quantiles"].items())
         rows.append(("measured / injected S/N", f"mean {found['snr_ratio_mean']:.3f}; quantiles {quantiles}"))
+    if chained:
+        rows.append(("chain on the recall stream", f"{chained['candidates']} candidates, model {chained['model']}"))
+        rows += [(f"  {stage}", f"{seconds:.2f}") for stage, seconds in chained["stage_seconds"].items()]
+        rows.append(("  real-time factor", f"{chained['real_time_factor']:.1f}x (target >= 10x)"))
+        rows.append(("  classifier alone", f"{chained['classifier_real_time_factor']:.0f}x (target >= 100x)"))
     for name, value in rows:
         print(f"{name:<32}{value}")
 
@@ -186,12 +233,20 @@ def main() -> None:
     parser.add_argument("--spacing", type=float, default=1.0, help="seconds between injected pulses")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", default=str(REPO / "benchmarks/pulsar_search.json"))
+    parser.add_argument(
+        "--model",
+        default=str(REPO / "results/pulsar/candidate_model/model.pt"),
+        help="candidate classifier for the chain's timing (absent: one of the configured size, untrained)",
+    )
     args = parser.parse_args()
     telescope = load_telescope(REPO / "resources/pulsar/meerkat_lband.yaml")
     fast = speed(telescope, args.seconds, args.dm_max, args.threads)
-    found = recall(telescope, args.pulses, args.spacing, args.dm_max, args.threads, args.seed) if args.pulses else {}
-    print_table(fast, found, args.threads)
-    write_json(args.out, {"speed": fast, "recall": found, "settings": vars(args)})
+    found, chained = {}, {}
+    if args.pulses:
+        found, counts = recall(telescope, args.pulses, args.spacing, args.dm_max, args.threads, args.seed)
+        chained = chain(telescope, counts, args.dm_max, args.threads, Path(args.model))
+    print_table(fast, found, chained, args.threads)
+    write_json(args.out, {"speed": fast, "recall": found, "chain": chained, "settings": vars(args)})
     print(f"wrote {args.out}")
 
 

@@ -85,6 +85,26 @@ def test_candidates_at_the_edges_are_zero_padded():
     assert not ft[2].any() and not dmt[2].any()  # wholly outside: all padding, no division by zero
 
 
+def test_raw_data_with_its_levels_gives_the_images_of_the_normalised_data():
+    # an 8-bit stream with a bandpass and a flagged channel: normalised on the fly (no whole-stream copy) or
+    # beforehand, the images agree, the edges' zero padding included
+    data, freqs = dispersed_pulse(64, n=1400, flagged=(5,))
+    gain = np.linspace(4.0, 12.0, 64, dtype=np.float32)
+    raw = np.clip(np.rint(90.0 + gain * data), 0, 255).astype(np.uint8)
+    median = np.median(raw, axis=0).astype(float)
+    sigma = 1.4826 * np.median(np.abs(raw - median), axis=0)
+    sigma[5] = np.nan  # flagged
+    normalised = np.where(np.isfinite(sigma), (raw - median) / np.where(np.isfinite(sigma), sigma, 1.0), 0.0)
+    candidates = table([600, 3, 1395, 700], [80.0, 50.0, 200.0, 80.0], [2, 2, 2, 40])
+    expected = candidate_images(normalised.astype(np.float32), freqs, TSAMP, candidates)
+    got = candidate_images(raw, freqs, TSAMP, candidates, levels=(median, sigma))
+    for e, g in zip(expected, got):
+        # equal but for rounding, and a rare pixel whose sum lands exactly on 0 in one of the two (8-bit data),
+        # which normalise_image then takes for padding
+        assert np.mean(np.abs(g - e) > 2e-3) < 1e-3
+    assert not got[0][1, 0, : CENTRE - 3].any() and not got[0][2, -1, :].any()  # the padding stays exactly 0
+
+
 def test_frequency_bins_average_any_number_of_channels_top_first():
     f = 1500.0 - 300.0 / 300 * (np.arange(300) + 0.5)
     w = frequency_bins(f, 64)

@@ -6,7 +6,7 @@ import pytest
 from tests.pulsar.real_data import REPO
 from twins.pulsar.dispersion import dispersion_delay, scattering_time
 from twins.pulsar.pulsar_dt import BB_BIT, NB_BIT, Pulsar, add_pulses, pulse_templates, simulate_scan
-from twins.pulsar.snr import measured_snr
+from twins.pulsar.snr import injected_snr, measured_snr
 from twins.pulsar.telescope import load_telescope
 
 TELESCOPE = load_telescope(REPO / "resources/pulsar/effelsberg_lband.yaml")
@@ -70,6 +70,24 @@ def test_injected_snr_is_what_the_data_show():
         noisy = signal + rng.standard_normal(signal.shape, dtype=np.float32)
         measured.append(measured_snr(noisy, shifts) / pulse["snr"])
     assert np.median(measured) == pytest.approx(1.0, abs=0.15)
+
+
+def test_only_whole_sweeps_are_written_and_each_holds_its_truth_snr():
+    pulsar = narrow_pulsar(60.0, snr=20.0)  # a ~0.26 s sweep: a pulse late in a 1 s scan would lose its lower band
+    templates, shifts, pre = pulse_templates(pulsar, TELESCOPE)
+    nsamples = int(1.0 / TELESCOPE.tsamp_s)
+    pulsar.period = nsamples * TELESCOPE.tsamp_s  # one pulse per scan at a random phase, or none
+    written = 0
+    for seed in range(12):
+        signal = np.zeros((nsamples, TELESCOPE.nchans), np.float32)
+        pulses = add_pulses(signal, np.random.default_rng(seed), pulsar, templates, shifts, pre, TELESCOPE.tsamp_s)
+        assert len(pulses) <= 1
+        if not pulses:  # its sweep would have crossed the scan's end: nothing written
+            assert not signal.any()
+            continue
+        written += 1
+        assert pulses[0]["snr"] == pytest.approx(injected_snr(signal, shifts), rel=0.02)
+    assert 0 < written < 12
 
 
 def test_scan_has_rfi_in_its_mask_and_8bit_counts(settings_dt):

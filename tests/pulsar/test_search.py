@@ -9,7 +9,7 @@ import pytest
 
 from twins.core.config import resolve
 from twins.pulsar.dedispersion_plan import make_plan
-from twins.pulsar.excision import excise, excise_decimated
+from twins.pulsar.excision import excise, excise_decimated, level_segments
 from twins.pulsar.fdmt import brute_force_dedisperse, channel_delays, exact_delays, fdmt_transform, plan_fdmt
 from twins.pulsar.filterbank import read_filterbank
 from twins.pulsar.pulsar_dt import FWHM_PER_SIGMA, Pulsar, pulse_templates
@@ -143,6 +143,34 @@ def test_excision_normalises_flags_and_matches_its_decimated_form():
     assert np.abs(np.median(good, axis=0)).max() < 0.1 and abs(np.std(good) - 1) < 0.05
     decimated, _ = excise_decimated(x, 2, 2048, clip_sigma=None)
     np.testing.assert_allclose(decimated, (cleaned[0::2] + cleaned[1::2]).T / np.sqrt(2), atol=1e-4)
+
+
+def test_a_gain_step_inside_a_chunk_keeps_a_pulse_after_it_at_its_snr():
+    # a new scan (or a receiver's gain change) halfway: the second half's channels have up to 3x the noise and
+    # another bandpass. One level per chunk leaves them mis-weighted; levels per segment (here a quarter of the
+    # data, a boundary on the step) do not.
+    x = noise(9)
+    half = NSAMPLES // 2
+    gain = np.random.default_rng(1).uniform(0.5, 3.0, BAND.nchans).astype(np.float32)
+    arrival = half + 1500
+    add_pulse(x, arrival, 150.0, 2e-3, 12.0)
+    x[half:] = x[half:] * gain + 40.0
+    snr = {}
+    for level_seconds in (None, NSAMPLES / 4 * BAND.tsamp_s):
+        found = search_block(x, HEADER, {**SETTINGS, "level_seconds": level_seconds}, threads=1).candidates
+        near = found[(found["sample"] - arrival).abs() < 200]
+        snr[level_seconds] = near["snr"].max() if len(near) else 0.0
+    per_segment = snr[NSAMPLES / 4 * BAND.tsamp_s]
+    assert per_segment == pytest.approx(12.0, rel=0.15)
+    assert snr[None] < 0.85 * per_segment
+
+
+def test_level_segments_cover_the_block_in_whole_decimated_samples():
+    assert level_segments(1000, 4, None) == [(0, 1000)]
+    assert level_segments(1000, 4, 5000) == [(0, 1000)]
+    segments = level_segments(1000, 4, 300)
+    assert segments == [(0, 300), (300, 600), (600, 1000)]  # a 100-row tail joins the segment before it
+    assert all(start % 4 == 0 for start, _ in segments)
 
 
 def test_real_parkes_file_is_searched_chunk_by_chunk(parkes):

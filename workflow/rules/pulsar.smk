@@ -13,7 +13,6 @@ PULSAR_TRAIN = {
 }
 PULSAR_BACKGROUNDS = pulsar_rules.backgrounds(config)
 PULSAR_BACKGROUND = "|".join(PULSAR_BACKGROUNDS) or "no-background"
-PULSAR_SPLIT = "train|validation|test"
 TWIN_TARGETS["pulsar"] = pulsar_rules.targets(config)
 
 
@@ -244,15 +243,18 @@ rule pulsar_inject:
         background=lambda wc: pulsar_rules.background_file(
             config, wc.background, external_file
         ),
+    # one job per background writes its three splits: each split is a minute of work at most, and one process
+    # pays the start-up (torch, the real file read) once instead of three times
     output:
-        candidates=results("pulsar/candidates/{background}/{split}.h5"),
+        train=results("pulsar/candidates/{background}/train.h5"),
+        validation=results("pulsar/candidates/{background}/validation.h5"),
+        test=results("pulsar/candidates/{background}/test.h5"),
     log:
-        logs("pulsar/inject_{background}_{split}.log"),
+        logs("pulsar/inject_{background}.log"),
     benchmark:
-        benchmarks("pulsar/inject_{background}_{split}.tsv")
+        benchmarks("pulsar/inject_{background}.tsv")
     wildcard_constraints:
         background=PULSAR_BACKGROUND,
-        split=PULSAR_SPLIT,
     conda:
         conda_env("torch")
     threads: 2
@@ -266,7 +268,6 @@ rule pulsar_inject:
         flagging=PULSAR["flagging"],
         seed=config["seed"],
         name=lambda wc: wc.background,
-        split=lambda wc: wc.split,
     script:
         "../../scripts/pulsar/inject.py"
 
@@ -359,6 +360,7 @@ rule pulsar_validate_search:
             observation=PULSAR_OBSERVATIONS,
         ),
         truths=pulsar_rules.observation_truths(config),
+        streams=pulsar_rules.observation_streams(config),
     output:
         metrics=results("pulsar/validate/search/metrics.json"),
         recall=report(

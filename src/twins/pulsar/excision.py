@@ -176,6 +176,19 @@ def _summed(rows: np.ndarray, factor: int) -> np.ndarray:
     return rows
 
 
+def level_segments(nrows: int, factor: int, level_rows: int | None) -> list[tuple[int, int]]:
+    """(start, stop) row ranges of `nrows` rows, each measured for its own channel levels: `level_rows` long
+    (rounded to whole multiples of `factor`; None or longer than the block: one segment), a short tail joining
+    the segment before it."""
+    if not level_rows or level_rows >= nrows:
+        return [(0, nrows)]
+    step = max(factor, (level_rows // factor) * factor)
+    edges = list(range(0, nrows, step))
+    if nrows - edges[-1] < step // 2 and len(edges) > 1:
+        edges.pop()
+    return list(zip(edges, edges[1:] + [nrows]))
+
+
 def excise_decimated(
     block: np.ndarray,
     factor: int,
@@ -186,34 +199,44 @@ def excise_decimated(
     flag_threshold: float | None = 3.0,
     threads: int = 1,
     out: np.ndarray | None = None,
+    level_rows: int | None = None,
 ) -> tuple[np.ndarray, Excision]:
     """The search's one pass over a block: excise, sum `factor` (a power of 2) samples, transpose.
 
     Returns (cleaned, Excision): cleaned (nchans, n_out) float32, channel-major, sample i the normalised sum of
     block rows i*factor .. i*factor + factor - 1 over sqrt(factor) (unit noise sigma), 0 past the block's end
-    (written into `out` when given). Channel statistics as normalise_block; impulses are clipped per decimated
-    sample (a short block of `factor` samples: impulse_mask on the zero-DM series at that resolution), and
-    Excision.clipped marks every original sample of a clipped one.
+    (written into `out` when given). Channel flags as normalise_block, from the whole block; each channel's level
+    (median, sigma) is measured per segment of `level_rows` rows (level_segments), so gain and bandpass changes
+    within the block do not leave channels mis-weighted (None: one level per block). Impulses are clipped per
+    decimated sample (a short block of `factor` samples: impulse_mask on the zero-DM series at that resolution),
+    and Excision.clipped marks every original sample of a clipped one.
     """
     block = np.asarray(block)
     centre, sigma = channel_levels(block)
-    flags, gain = channel_flags_and_gain(block, centre, sigma, channel_flags, flag_statistics, flag_threshold)
-    offset = np.where(flags, 0.0, factor * centre).astype(np.float32)
-    gain = (gain / np.sqrt(factor)).astype(np.float32)
+    flags, _ = channel_flags_and_gain(block, centre, sigma, channel_flags, flag_statistics, flag_threshold)
     n_full = min(block.shape[0] // factor, n_out)
     out = np.empty((block.shape[1], n_out), dtype=np.float32) if out is None else out
     zero_dm = np.empty(n_full, dtype=np.float64)
+    for start, stop in level_segments(n_full * factor, factor, level_rows):
+        if (start, stop) != (0, n_full * factor):
+            centre, sigma = channel_levels(block[start:stop])
+        usable = ~flags & (sigma > 0)  # a channel flat in this segment only adds nothing here
+        offset = np.where(usable, factor * centre, 0.0).astype(np.float32)
+        gain = np.where(usable, 1.0 / np.where(usable, sigma, 1.0), 0.0).astype(np.float32) / np.float32(
+            np.sqrt(factor)
+        )
 
-    def part(lo: int, hi: int) -> None:
-        for i in range(lo, hi, TILE_ROWS):
-            j = min(hi, i + TILE_ROWS)
-            tile = _summed(block[i * factor : j * factor], factor)
-            tile -= offset
-            tile *= gain
-            zero_dm[i:j] = tile.sum(axis=1)
-            out[:, i:j] = tile.T  # tiles of a few hundred rows: a cache-friendly transpose
+        def part(lo: int, hi: int, offset=offset, gain=gain) -> None:
+            for i in range(lo, hi, TILE_ROWS):
+                j = min(hi, i + TILE_ROWS)
+                tile = _summed(block[i * factor : j * factor], factor)
+                tile -= offset
+                tile *= gain
+                zero_dm[i:j] = tile.sum(axis=1)
+                out[:, i:j] = tile.T  # tiles of a few hundred rows: a cache-friendly transpose
 
-    _run_parts(part, n_full, threads)
+        first = start // factor
+        _run_parts(lambda lo, hi, part=part, first=first: part(first + lo, first + hi), stop // factor - first, threads)
     out[:, n_full:] = 0.0
     decimated = np.zeros(n_full, dtype=bool) if clip_sigma is None else impulse_mask(zero_dm, clip_sigma)
     if decimated.any():

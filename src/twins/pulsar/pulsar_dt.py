@@ -135,11 +135,14 @@ def add_pulses(
     arrival = rng.uniform(0, pulsar.period)
     while (start := int(np.rint(arrival / tsamp))) < nsamples:
         modulation = rng.lognormal(-0.5 * pulsar.modulation_index**2, pulsar.modulation_index)
-        rows = offsets + start
-        valid = (rows >= 0) & (rows < nsamples)
-        signal[rows[valid], cols[valid]] += amplitude_unit * modulation * templates[valid]
-        records.append({"sample": start, "snr": pulsar.mean_snr * modulation})
         arrival += pulsar.period
+        rows = offsets + start
+        if rows.min() < 0 or rows.max() >= nsamples:
+            # only whole sweeps: scans are concatenated into one file, where a sweep cut at a scan's edge would
+            # be a pulse that vanishes mid-band, which no telescope records (and whose truth S/N would be false)
+            continue
+        signal[rows, cols] += amplitude_unit * modulation * templates
+        records.append({"sample": start, "snr": pulsar.mean_snr * modulation})
     return records
 
 

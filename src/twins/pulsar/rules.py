@@ -156,6 +156,12 @@ def observation_truths(config: dict) -> list[str]:
     return [results(f"pulsar/simulate/{name}_truth.h5") for name in simulated_observations(config)]
 
 
+def observation_streams(config: dict) -> list[str]:
+    """pulsar_simulate's filterbank of every simulated observation, in the order of simulated_observations: the
+    validation measures each true pulse's S/N on it."""
+    return [results(f"pulsar/simulate/{name}.fil") for name in simulated_observations(config)]
+
+
 def observation_test_ranges(config: dict) -> dict[str, list[float]]:
     """Real observation -> the fraction [start, stop] of it no training saw: the test split of the background
     that shares its file, else the whole file."""

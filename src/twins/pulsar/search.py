@@ -258,9 +258,11 @@ def _search_chunk(block: np.ndarray, n_valid: int, plan: SearchPlan, flags, thre
     n = -(-(n_valid + plan.overlap) // plan.dedispersion.max_factor) * plan.dedispersion.max_factor
     factor = levels[0].factor
     buffer = _buffer(workspace, "excised", (plan.nchans, n // factor))
+    level_rows = int(round(s["level_seconds"] / plan.tsamp)) if s["level_seconds"] else None
     x_cm, excision = excise_decimated(
-        block, factor, n // factor, s["clip_sigma"], flags, s["flag_statistics"], s["flag_threshold"], threads, buffer
-    )
+        block, factor, n // factor, s["clip_sigma"], flags, s["flag_statistics"], s["flag_threshold"], threads,
+        buffer, level_rows,
+    )  # fmt: skip
     timing["excise"] += time.perf_counter() - t0
     # with threads, one thread filters a level's series while the main one dedisperses the next: the FDMT's
     # many short additions gain nothing from a second thread, and the boxcars' long ones overlap them

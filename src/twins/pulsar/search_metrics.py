@@ -8,9 +8,13 @@ import numpy as np
 import pandas as pd
 
 from twins.pulsar.candidate_sets import NO_INJECTION
+from twins.pulsar.dispersion import delay_samples, header_frequencies
 from twins.pulsar.matching import match_candidates, recall_by_snr
 from twins.pulsar.metrics import accuracy_interval
 from twins.pulsar.pulsar_dt import FWHM_PER_SIGMA, SCAN_COLUMNS
+from twins.pulsar.snr import BOXCAR_WIDTHS, boxcar_sums, dedispersed_series
+
+ROBUST_SIGMA = 1.4826  # MAD -> sigma for Gaussian noise
 
 
 def recall_at(snr: np.ndarray, found: np.ndarray, snr_min: float) -> dict:
@@ -117,18 +121,75 @@ def truth_pulses(pulses: np.ndarray, scans: np.ndarray) -> pd.DataFrame:
     return table
 
 
-def pulses_found(candidates: pd.DataFrame, truth: pd.DataFrame, header: dict, matching: dict, snr_min: float) -> dict:
+def stream_snr_at(
+    block: np.ndarray, delays: np.ndarray, arrival: int, reach: int, widths=BOXCAR_WIDTHS, excluded=None
+) -> float:
+    """S/N of the pulse that reaches the top of the band at sample `arrival` of `block` (time, chan), measured on
+    the stream at its true DM (integer `delays`, samples): channels normalised by their median and robust sigma
+    (flat channels dropped), dedispersed and summed; the best boxcar whose window starts within `reach` samples
+    of the arrival, over the robust sigma of all the block's boxcar sums (NaN: the block does not hold the whole
+    sweep). `excluded` (block's shape, bool): pixels left out (a simulation's RFI truth), so RFI that crosses the
+    sweep does not count as the pulse. The S/N a perfect search at the true DM and width would report: what the
+    issue's targets count in, whatever the simulator's nominal S/N says."""
+    block = np.asarray(block, dtype=np.float32)
+    median = np.median(block, axis=0)
+    sigma = ROBUST_SIGMA * np.median(np.abs(block - median), axis=0)
+    good = sigma > 0
+    pixels = (block[:, good] - median[good]) / sigma[good]
+    if excluded is not None:
+        pixels[np.asarray(excluded, bool)[:, good]] = 0.0
+    lead = int(np.max(delays, initial=0))
+    # arrivals 0 .. n - lead - 1 only: every channel's sample lies in the block (earlier or later ones, partly
+    # outside, would lower the noise measured and the S/N of a pulse the stream does not hold whole)
+    series = dedispersed_series(pixels, np.asarray(delays)[good])[lead:]
+    series = series[: max(block.shape[0] - lead, 0)]
+    best = float("nan")
+    for w in widths:
+        if 4 * w > series.size:
+            break
+        sums = boxcar_sums(series, w)
+        level = np.median(sums)
+        noise = ROBUST_SIGMA * np.median(np.abs(sums - level))
+        window = sums[max(arrival - reach - w, 0) : max(arrival + reach + 1, 0)]
+        if noise > 0 and window.size:
+            best = np.nanmax([best, (float(window.max()) - level) / noise])
+    return float(best)
+
+
+def truth_stream_snrs(read, header: dict, truth: pd.DataFrame, nsamples: int, read_excluded=None) -> np.ndarray:
+    """stream_snr_at of every truth pulse (sample, dm, width_s) of an observation whose spectra `read(start,
+    count)` returns (file channel order, `header`'s frequencies): each measured in a block holding its sweep and
+    a stretch of noise either side, long enough for the robust noise of the widest boxcar; pixels where
+    `read_excluded(start, count)` is true (the RFI truth) left out."""
+    freqs, tsamp = header_frequencies(header), float(header["tsamp"])
+    out = np.full(len(truth), np.nan)
+    for i, row in enumerate(truth.itertuples()):
+        delays = delay_samples(float(row.dm), freqs, tsamp)
+        reach = int(np.ceil(2 * float(row.width_s) / tsamp)) + 2
+        margin = max(8 * max(BOXCAR_WIDTHS), 4 * reach)
+        start = max(int(row.sample) - margin, 0)
+        stop = min(int(row.sample) + int(delays.max(initial=0)) + margin, nsamples)
+        excluded = None if read_excluded is None else read_excluded(start, stop - start)
+        out[i] = stream_snr_at(read(start, stop - start), delays, int(row.sample) - start, reach, excluded=excluded)
+    return out
+
+
+def pulses_found(
+    candidates: pd.DataFrame, truth: pd.DataFrame, header: dict, matching: dict, snr_min: float, snr: str = "snr"
+) -> dict:
     """Pulses of a simulated observation found by the search and by the chain (an accepted candidate matches),
-    counted from S/N snr_min up; also the accepted candidates that match no pulse (false alarms)."""
+    counted from S/N snr_min up, S/N taken from truth column `snr`; also the accepted candidates that match no
+    pulse (false alarms)."""
     if not len(candidates):
         empty = np.zeros(len(truth), bool)
-        return {"search": recall_at(truth["snr"], empty, snr_min), "chain": recall_at(truth["snr"], empty, snr_min)}
+        return {"search": recall_at(truth[snr], empty, snr_min), "chain": recall_at(truth[snr], empty, snr_min)}
     owner, _ = match_candidates(candidates, truth, header, matching)
     accepted = candidates["accepted"].to_numpy(dtype=bool)
     search = np.isin(np.arange(len(truth)), owner[owner >= 0])
     chain = np.isin(np.arange(len(truth)), owner[accepted & (owner >= 0)])
     return {
-        "search": recall_at(truth["snr"], search, snr_min),
-        "chain": recall_at(truth["snr"], chain, snr_min),
+        "search": recall_at(truth[snr], search, snr_min),
+        "chain": recall_at(truth[snr], chain, snr_min),
         "accepted_unmatched": int((accepted & (owner < 0)).sum()),
+        "missed_above_snr_min": truth[(truth[snr] >= snr_min) & ~chain].to_dict("records"),
     }

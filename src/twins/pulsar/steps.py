@@ -160,56 +160,46 @@ def generate(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> Non
 
 def inject(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
     """Rule pulsar_inject: background params["name"] (inputs: background, the real file or the telescope preset of
-    a simulated stream) for split params["split"]: the background alone and params["candidates"]["realisations"]
-    realisations with injected pulses, each searched, its candidates imaged and labelled by the injection truth;
-    outputs: candidates (HDF5, twins.pulsar.io.write_candidate_set)."""
+    a simulated stream), for each split (outputs: train, validation, test): the background alone and
+    params["candidates"]["realisations"] realisations with injected pulses, each searched, its candidates imaged
+    and labelled by the injection truth; each output a candidate set (HDF5, twins.pulsar.io.write_candidate_set)."""
     from twins.pulsar.candidate_sets import build_candidate_set, open_background
 
-    name, split, seed, settings = params["name"], params["split"], params["seed"], params["candidates"]
-    background = open_background(
-        name, params["background"], inputs["background"], split, settings["splits"], params["flagging"]
-    )
+    name, seed, settings = params["name"], params["seed"], params["candidates"]
+    for split in ("train", "validation", "test"):
+        background = open_background(
+            name, params["background"], inputs["background"], split, settings["splits"], params["flagging"]
+        )
 
-    def rng_for(realisation: int) -> np.random.Generator:
-        return np.random.default_rng(derive_seed(seed, "pulsar", "inject", name, split, realisation))
+        def rng_for(realisation: int, split=split) -> np.random.Generator:
+            return np.random.default_rng(derive_seed(seed, "pulsar", "inject", name, split, realisation))
 
-    built = build_candidate_set(
-        background,
-        {**settings, "search": params["search"]},
-        params["background"].get("realisations", settings["realisations"])[split],
-        rng_for,
-        threads,
-    )
-    attrs = {
-        "images": settings["images"],
-        "header": background.header,
-        "start_sample": background.start,
-        "dm_max_injected": built["dm_max"],
-        "seconds": built["seconds"],
-        "side_lobes": built["side_lobes_total"],
-        "background": name,
-        "split": split,
-    }
-    provenance = make_provenance(
-        "pulsar_inject",
-        {"candidates": settings, "search": params["search"], "background": params["background"]},
-        seed,
-        inputs=[inputs["background"]],
-        background=name,
-        split=split,
-    )
-    io.write_candidate_set(outputs["candidates"], built, attrs, provenance)
-    table = built["candidates"]
-    log.info(
-        "%s/%s: %d candidates (%d pulse), %d injections (%d found by the search), %s",
-        name,
-        split,
-        len(table),
-        int(table["label"].sum()) if len(table) else 0,
-        len(built["injections"]),
-        int(built["injections"]["found"].sum()) if len(built["injections"]) else 0,
-        built["seconds"],
-    )
+        built = build_candidate_set(
+            background,
+            {**settings, "search": params["search"]},
+            params["background"].get("realisations", settings["realisations"])[split],
+            rng_for,
+            threads,
+        )
+        attrs = {
+            "images": settings["images"],
+            "header": background.header,
+            "start_sample": background.start,
+            "dm_max_injected": built["dm_max"],
+            "seconds": built["seconds"],
+            "side_lobes": built["side_lobes_total"],
+            "background": name,
+            "split": split,
+        }
+        provenance = make_provenance(
+            "pulsar_inject",
+            {"candidates": settings, "search": params["search"], "background": params["background"]},
+            seed,
+            inputs=[inputs["background"]],
+            background=name,
+            split=split,
+        )
+        io.write_candidate_set(outputs[split], built, attrs, provenance)
 
 
 def train_candidates(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
@@ -344,18 +334,43 @@ def _best_examples(sets: dict, decisions: dict, count: int = 4) -> list[dict]:
     return examples
 
 
+def _pulses_found(table, header: dict, truth_path: str, stream_path: str) -> dict:
+    """A simulated observation's pulses found, counted at S/N >= 7 measured on its stream at the true DM and
+    width with the RFI truth's pixels left out (the targets' S/N; `chain`, `search`) and at the simulator's
+    nominal S/N (`*_injected_snr`)."""
+    from twins.pulsar.pulsar_dt import BB_BIT, NB_BIT
+    from twins.pulsar.search_metrics import pulses_found, truth_pulses, truth_stream_snrs
+    from twins.pulsar.stream import read_samples, stream_header
+
+    RFI_BITS = NB_BIT | BB_BIT
+    truth = read_datasets(truth_path, ("pulses", "scans", "pixel_mask"))
+    pulses = truth_pulses(truth["pulses"], truth["scans"])
+    _, nsamples = stream_header(stream_path)
+    pulses["snr_stream"] = truth_stream_snrs(
+        lambda start, count: read_samples(stream_path, start, count),
+        header,
+        pulses,
+        nsamples,
+        lambda start, count: (truth["pixel_mask"][start : start + count] & RFI_BITS) > 0,  # RFI is not pulse
+    )
+    found = pulses_found(table, pulses, header, None, 7.0, snr="snr_stream")
+    nominal = pulses_found(table, pulses, header, None, 7.0, snr="snr")
+    found.update(search_injected_snr=nominal["search"], chain_injected_snr=nominal["chain"])
+    return found
+
+
 def validate_search(inputs: dict, outputs: dict, params: dict, threads: int = 1) -> None:
     """Rule pulsar_validate_search: the candidate classifier (inputs: model) on every background's test split
     (inputs: tests, in the order of params["backgrounds"]): recall against injected S/N and false alarms; every
     observation's search (inputs: summaries, candidates, in the order of params["observations"]): reduction,
     real-time factor, false alarms in the real files' unseen ranges (params["test_ranges"]) and the pulses of
-    the simulated ones found (inputs: truths, params["truth_observations"]); outputs: metrics (JSON), recall,
-    candidates and images (PNG)."""
+    the simulated ones found (inputs: truths and streams, params["truth_observations"]); outputs: metrics (JSON),
+    recall, candidates and images (PNG)."""
     import pandas as pd
 
     from twins.pulsar import figures
     from twins.pulsar.models import get_model
-    from twins.pulsar.search_metrics import injection_metrics, observation_false_alarms, pulses_found, truth_pulses
+    from twins.pulsar.search_metrics import injection_metrics, observation_false_alarms
 
     classifier = get_model("candidate_classifier")
     model, meta = classifier.load(inputs["model"])
@@ -368,7 +383,7 @@ def validate_search(inputs: dict, outputs: dict, params: dict, threads: int = 1)
         sets[name], decisions[name] = data, (p, accepted)
         per_background[name] = injection_metrics(data, accepted, bins)
     observations, tables = {}, {}
-    truths = dict(zip(params["truth_observations"], inputs["truths"]))
+    truths = dict(zip(params["truth_observations"], zip(inputs["truths"], inputs["streams"])))
     for name, summary_path, table_path in zip(params["observations"], inputs["summaries"], inputs["candidates"]):
         summary, table = read_json(summary_path), pd.read_csv(table_path)
         tables[name] = table
@@ -377,9 +392,7 @@ def validate_search(inputs: dict, outputs: dict, params: dict, threads: int = 1)
         if name in params["test_ranges"]:
             entry["false_alarms_unseen_range"] = observation_false_alarms(table, summary, params["test_ranges"][name])
         if name in truths:
-            truth = read_datasets(truths[name], ("pulses", "scans"))
-            pulses = truth_pulses(truth["pulses"], truth["scans"])
-            entry["pulses_found"] = pulses_found(table, pulses, summary["header"], None, 7.0)
+            entry["pulses_found"] = _pulses_found(table, summary["header"], *truths[name])
         observations[name] = entry
     metrics = {
         "threshold": meta["threshold"],

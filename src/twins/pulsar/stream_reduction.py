@@ -3,9 +3,8 @@ classify every candidate from its images (twins.pulsar.candidates, the candidate
 around the accepted ones — each accepted pulse's sweep through the band plus `context_s` on either side — as
 the reduced product. Reduction factor = samples of the observation / samples kept.
 
-The search runs chunk by chunk (memory flat in the file's length); the images are cut from the observation
-normalised per channel in memory, which is what bounds the file length here (the shared and simulated
-observations are seconds long).
+The search runs chunk by chunk (memory flat in the file's length); the images are cut from the observation in
+memory, normalised per channel where they read it (no normalised copy of the stream).
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from twins.pulsar.backgrounds import noise_levels, normalise
+from twins.pulsar.backgrounds import noise_levels
 from twins.pulsar.candidates import candidate_images
 from twins.pulsar.dispersion import sweep_samples
 from twins.pulsar.filterbank import Filterbank
@@ -78,9 +77,7 @@ def search_and_classify(
     # the images see the channels the search flagged in any chunk as flagged (no second pass of statistics)
     median, sigma = noise_levels(fb.data, np.asarray(result.excision["channel_flags"], dtype=bool))
     images = meta["images"].get("settings") or {k: meta["images"][k] for k in ("n_freq", "n_time", "n_dm")}
-    ft, dmt = candidate_images(
-        normalise(fb.data, median, sigma), fb.frequencies_mhz, fb.tsamp, result.candidates, images
-    )
+    ft, dmt = candidate_images(fb.data, fb.frequencies_mhz, fb.tsamp, result.candidates, images, (median, sigma))
     imaged = time.perf_counter()
     candidates = result.candidates.reset_index(drop=True)
     p = classifier.predict(model, ft, dmt, candidates["snr"].to_numpy(np.float32), classify["batch_size"])
