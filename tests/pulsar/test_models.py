@@ -105,6 +105,33 @@ def test_training_learns_resumes_and_is_deterministic(tmp_path):
     assert record["threshold_choice"] == {"rule": "accuracy"}
 
 
+def test_a_cosine_schedule_is_part_of_what_the_checkpoint_must_match(tmp_path, caplog):
+    _toy(tmp_path / "train.h5", 48, 0)
+    _toy(tmp_path / "val.h5", 24, 1)
+    args = dict(
+        train_h5=tmp_path / "train.h5", validation_h5=tmp_path / "val.h5", frames={"size": 32}, seed=1, device="cpu"
+    )
+    cosine = {**SETTINGS, "epochs": 2, "lr_schedule": "cosine"}
+    for name in ("a", "b"):  # deterministic
+        train_classifier(settings=cosine, checkpoint_path=tmp_path / f"{name}.pt", out_model=tmp_path / f"{name}_m.pt",
+                         out_history=tmp_path / f"{name}.csv", **args)  # fmt: skip
+    a, _ = load_classifier(tmp_path / "a_m.pt")
+    b, _ = load_classifier(tmp_path / "b_m.pt")
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+    # the schedule spans the epoch budget: another budget is another training from epoch 0 (epoch 1 already ran
+    # at another learning rate), not the 2-epoch run resumed
+    train_classifier(
+        settings={**cosine, "epochs": 3},
+        checkpoint_path=tmp_path / "a.pt",
+        out_model=tmp_path / "c_m.pt",
+        out_history=tmp_path / "c.csv",
+        **args,
+    )
+    first, longer = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "c.csv")
+    assert len(longer) == 3 and longer["val_loss"].iloc[1] != first["val_loss"].iloc[1]
+
+
 def test_dedispersion_branch_puts_a_dispersed_track_at_its_sweep():
     branch = Dedispersion(128, trials=33, max_sweep_fraction=1.0, bottom_to_top_frequency=0.8)
     f = np.linspace(1.0, 0.8, 128)

@@ -257,7 +257,9 @@ rule pulsar_inject:
         background=PULSAR_BACKGROUND,
     conda:
         conda_env("torch")
-    threads: 2
+    # one core: its search is mostly single-threaded work on short realisations, and the demo's two
+    # backgrounds then run side by side with the frame branch
+    threads: 1
     resources:
         runtime=per_attempt(60),
         mem_mb=per_attempt(6000),

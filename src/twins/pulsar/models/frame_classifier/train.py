@@ -90,6 +90,17 @@ def epoch_function(
     return epoch
 
 
+def _stepping(epoch: Callable[[int], dict], scheduler) -> Callable[[int], dict]:
+    """`epoch` followed by one step of the learning-rate `scheduler`."""
+
+    def run(e: int) -> dict:
+        losses = epoch(e)
+        scheduler.step()
+        return losses
+
+    return run
+
+
 def train_classifier(
     train_h5: str | Path,
     validation_h5: str | Path,
@@ -118,10 +129,15 @@ def train_classifier(
     epoch = epoch_function(
         model, optimiser, loss_fn, shuffle, (x_train, y_train), (x_val, y_val), settings, torch_device
     )
-    # neither the epoch budget nor the threshold rule changes what was trained: a rerun after changing them
-    # resumes from the finished checkpoint instead of training again
+    schedulers = {}
+    if settings.get("lr_schedule", "constant") == "cosine":
+        schedulers["cosine"] = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=settings["epochs"])
+        epoch = _stepping(epoch, schedulers["cosine"])
+    # neither the threshold rule nor, with a constant learning rate, the epoch budget changes what was trained: a
+    # rerun after changing them resumes from the finished checkpoint instead of training again
+    unshaping = ("pulse_threshold",) if schedulers else ("epochs", "pulse_threshold")
     fingerprint = {
-        "settings": {k: v for k, v in settings.items() if k not in ("epochs", "pulse_threshold")},
+        "settings": {k: v for k, v in settings.items() if k not in unshaping},
         "frames": frames,
         "seed": seed,
         "inputs": [sha256_file(train_h5), sha256_file(validation_h5)],
@@ -131,6 +147,7 @@ def train_classifier(
         out_history,
         modules={"model": model},
         optimizers={"adamw": optimiser},
+        schedulers=schedulers,
         generators={"shuffle": shuffle},
         fingerprint=fingerprint,
         early_stopping={"monitor": "val_loss", "patience": settings["patience"]},
