@@ -204,7 +204,12 @@ def recall(telescope, n_pulses: int, spacing: float, dm_max: float, threads: int
 def print_table(fast: dict, found: dict, chained: dict, threads: int) -> None:
     rows = [("data seconds", f"{fast['data_seconds']:.1f}"), ("wall seconds", f"{fast['wall_seconds']:.2f}")]
     rows += [(f"  {stage}", f"{seconds:.2f}") for stage, seconds in fast["stage_seconds"].items()]
-    rows.append(("real-time factor", f"{fast['real_time_factor']:.1f}x (target >= 20x on {threads} threads)"))
+    rows.append(
+        (
+            "real-time factor",
+            f"{fast['real_time_factor']:.1f}x (search alone, {threads} threads; the chain target is >= 10x)",
+        )
+    )
     rows.append(("DM trials (to DM)", f"{fast['trials']} ({fast['dm_max_searched']:.0f})"))
     for level in fast["levels"]:
         span = f"DM {level['dm_low']:.1f}-{level['dm_high']:.1f}"

@@ -112,13 +112,13 @@ def test_a_cosine_schedule_is_part_of_what_the_checkpoint_must_match(tmp_path, c
         train_h5=tmp_path / "train.h5", validation_h5=tmp_path / "val.h5", frames={"size": 32}, seed=1, device="cpu"
     )
     cosine = {**SETTINGS, "epochs": 2, "lr_schedule": "cosine"}
-    for name in ("a", "b"):  # deterministic
-        train_classifier(settings=cosine, checkpoint_path=tmp_path / f"{name}.pt", out_model=tmp_path / f"{name}_m.pt",
-                         out_history=tmp_path / f"{name}.csv", **args)  # fmt: skip
-    a, _ = load_classifier(tmp_path / "a_m.pt")
-    b, _ = load_classifier(tmp_path / "b_m.pt")
-    for pa, pb in zip(a.parameters(), b.parameters()):
-        assert torch.equal(pa, pb)
+    train_classifier(
+        settings=cosine,
+        checkpoint_path=tmp_path / "a.pt",
+        out_model=tmp_path / "a_m.pt",
+        out_history=tmp_path / "a.csv",
+        **args,
+    )
     # the schedule spans the epoch budget: another budget is another training from epoch 0 (epoch 1 already ran
     # at another learning rate), not the 2-epoch run resumed
     train_classifier(
