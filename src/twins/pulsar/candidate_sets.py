@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from twins.pulsar import io
-from twins.pulsar.backgrounds import noise_levels, normalise, simulated_background, time_ranges
+from twins.pulsar.backgrounds import noise_levels, simulated_background, time_ranges
 from twins.pulsar.candidates import candidate_images
 from twins.pulsar.dispersion import header_frequencies, sweep_samples
 from twins.pulsar.flagging import flag_channels
@@ -97,11 +97,7 @@ def search_realisation(
     searched = time.perf_counter() - started
     candidates = result.candidates
     ft, dmt = candidate_images(
-        normalise(data, median, sigma),
-        header_frequencies(header),
-        float(header["tsamp"]),
-        candidates,
-        settings["images"],
+        data, header_frequencies(header), float(header["tsamp"]), candidates, settings["images"], (median, sigma)
     )
     candidates = candidates.assign(sample=candidates["sample"] + first)
     candidates["time_s"] = candidates["sample"] * float(header["tsamp"])

@@ -11,10 +11,9 @@ from twins.pulsar.candidate_sets import NO_INJECTION
 from twins.pulsar.dispersion import delay_samples, header_frequencies
 from twins.pulsar.matching import match_candidates, recall_by_snr
 from twins.pulsar.metrics import accuracy_interval
+from twins.pulsar.normalisation import MAD_TO_SIGMA
 from twins.pulsar.pulsar_dt import FWHM_PER_SIGMA, SCAN_COLUMNS
 from twins.pulsar.snr import BOXCAR_WIDTHS, boxcar_sums, dedispersed_series
-
-ROBUST_SIGMA = 1.4826  # MAD -> sigma for Gaussian noise
 
 
 def recall_at(snr: np.ndarray, found: np.ndarray, snr_min: float) -> dict:
@@ -133,7 +132,7 @@ def stream_snr_at(
     issue's targets count in, whatever the simulator's nominal S/N says."""
     block = np.asarray(block, dtype=np.float32)
     median = np.median(block, axis=0)
-    sigma = ROBUST_SIGMA * np.median(np.abs(block - median), axis=0)
+    sigma = MAD_TO_SIGMA * np.median(np.abs(block - median), axis=0)
     good = sigma > 0
     pixels = (block[:, good] - median[good]) / sigma[good]
     if excluded is not None:
@@ -149,7 +148,7 @@ def stream_snr_at(
             break
         sums = boxcar_sums(series, w)
         level = np.median(sums)
-        noise = ROBUST_SIGMA * np.median(np.abs(sums - level))
+        noise = MAD_TO_SIGMA * np.median(np.abs(sums - level))
         window = sums[max(arrival - reach - w, 0) : max(arrival + reach + 1, 0)]
         if noise > 0 and window.size:
             best = np.nanmax([best, (float(window.max()) - level) / noise])
